@@ -1,0 +1,223 @@
+/*
+ * init: PID 1 of the bundled guest.
+ *
+ * Mounts /proc, /sys and /dev, prints a marker with the time since boot,
+ * then either runs the test named by `vmm.test=NAME` on the kernel command
+ * line (the guest half of the end-to-end tests) and reports through the
+ * debug-exit port, or offers a small interactive prompt on the console.
+ *
+ * Conventions shared with the host side (tests/e2e):
+ *   "vmm-init: started uptime=<seconds>"   once init runs
+ *   "vmm-test: <key>=<value>"              facts a test reports
+ *   debug-exit port 0x501                  the byte written is the VMM's
+ *                                          exit status (vmm.code=N, or
+ *                                          0 pass / 1 fail for tests)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/io.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEBUG_EXIT_PORT 0x501
+
+static char cmdline[4096];
+
+static void read_file(const char *path, char *buf, size_t size)
+{
+	ssize_t n = -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	buf[0] = 0;
+	if (fd >= 0) {
+		n = read(fd, buf, size - 1);
+		close(fd);
+	}
+	buf[n > 0 ? n : 0] = 0;
+}
+
+/* Value of `key=` on the kernel command line, copied into out. */
+static int cmdline_get(const char *key, char *out, size_t size)
+{
+	size_t klen = strlen(key);
+	const char *p = cmdline;
+
+	while ((p = strstr(p, key))) {
+		if ((p == cmdline || p[-1] == ' ') && p[klen] == '=') {
+			size_t n = strcspn(p + klen + 1, " \n");
+
+			if (n >= size)
+				n = size - 1;
+			memcpy(out, p + klen + 1, n);
+			out[n] = 0;
+			return 0;
+		}
+		p += klen;
+	}
+	return -1;
+}
+
+static double uptime_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int count_cpus(void)
+{
+	static char buf[16384];
+	const char *p = buf;
+	int n = 0;
+
+	read_file("/proc/cpuinfo", buf, sizeof(buf));
+	while ((p = strstr(p, "processor\t"))) {
+		n++;
+		p++;
+	}
+	return n;
+}
+
+static unsigned long mem_total_kib(void)
+{
+	char buf[2048];
+	unsigned long kib = 0;
+	const char *p;
+
+	read_file("/proc/meminfo", buf, sizeof(buf));
+	p = strstr(buf, "MemTotal:");
+	if (p)
+		sscanf(p, "MemTotal: %lu kB", &kib);
+	return kib;
+}
+
+static void restart(void)
+{
+	sync();
+	reboot(RB_AUTOBOOT);
+	for (;;)
+		pause();
+}
+
+/* End the VM with `code` as the VMM's exit status. */
+static void debug_exit(int code)
+{
+	fflush(stdout);
+	if (ioperm(DEBUG_EXIT_PORT, 1, 1) == 0) {
+		outb((unsigned char)code, DEBUG_EXIT_PORT);
+	} else {
+		printf("vmm-init: ioperm failed (%s); rebooting instead\n",
+		       strerror(errno));
+		fflush(stdout);
+	}
+	restart();
+}
+
+static void print_info(void)
+{
+	char up[64];
+
+	read_file("/proc/uptime", up, sizeof(up));
+	printf("vmm-test: cpus=%d\n", count_cpus());
+	printf("vmm-test: mem_kib=%lu\n", mem_total_kib());
+	printf("vmm-test: uptime=%.3f\n", uptime_s());
+	fflush(stdout);
+}
+
+static int run_test(const char *name)
+{
+	char code[16];
+
+	if (!strcmp(name, "sysinfo")) {
+		/* Facts for the host to check, then the requested status. */
+		print_info();
+		if (cmdline_get("vmm.code", code, sizeof(code)))
+			strcpy(code, "0");
+		debug_exit(atoi(code));
+	}
+	if (!strcmp(name, "panic")) {
+		printf("vmm-test: init exiting on purpose\n");
+		fflush(stdout);
+		exit(1); /* PID 1 exits: the kernel panics */
+	}
+	if (!strcmp(name, "reboot"))
+		restart();
+	printf("vmm-test: unknown test '%s'\n", name);
+	debug_exit(1);
+	return 1;
+}
+
+static void shell(void)
+{
+	char line[256];
+
+	printf("vmm-init: commands: info, uptime, cpus, mem, reboot, "
+	       "exit N\n");
+	for (;;) {
+		char *cmd;
+
+		printf("vmm> ");
+		fflush(stdout);
+		if (!fgets(line, sizeof(line), stdin))
+			break;
+		cmd = line + strspn(line, " \t");
+		cmd[strcspn(cmd, "\r\n")] = 0;
+		if (!*cmd)
+			continue;
+		if (!strcmp(cmd, "info"))
+			print_info();
+		else if (!strcmp(cmd, "uptime"))
+			printf("%.3f s\n", uptime_s());
+		else if (!strcmp(cmd, "cpus"))
+			printf("%d\n", count_cpus());
+		else if (!strcmp(cmd, "mem"))
+			printf("%lu KiB\n", mem_total_kib());
+		else if (!strcmp(cmd, "reboot") || !strcmp(cmd, "poweroff"))
+			break;
+		else if (!strncmp(cmd, "exit", 4))
+			debug_exit(atoi(cmd + 4));
+		else
+			printf("unknown command '%s'\n", cmd);
+	}
+	printf("vmm-init: rebooting\n");
+	fflush(stdout);
+	restart();
+}
+
+int main(void)
+{
+	char test[64];
+	int fd;
+
+	mkdir("/proc", 0555);
+	mkdir("/sys", 0555);
+	mkdir("/dev", 0755);
+	mount("proc", "/proc", "proc", 0, NULL);
+	mount("sysfs", "/sys", "sysfs", 0, NULL);
+	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL);
+	/* The kernel may have found no console in the initramfs. */
+	if (fcntl(1, F_GETFD) < 0) {
+		fd = open("/dev/console", O_RDWR);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	read_file("/proc/cmdline", cmdline, sizeof(cmdline));
+	printf("vmm-init: started uptime=%.3f\n", uptime_s());
+	if (!cmdline_get("vmm.test", test, sizeof(test)))
+		return run_test(test);
+	shell();
+	return 0;
+}

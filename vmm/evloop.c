@@ -1,0 +1,87 @@
+/* evloop: submit, wait, dispatch (see evloop.h). */
+#define LOG_TAG "evloop"
+#include "evloop.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "log.h"
+
+int evloop_create(struct evloop *loop, unsigned int entries)
+{
+	memset(loop, 0, sizeof(*loop));
+	return io_uring_queue_init(entries, &loop->ring, 0);
+}
+
+void evloop_destroy(struct evloop *loop)
+{
+	io_uring_queue_exit(&loop->ring);
+}
+
+struct io_uring_sqe *evloop_sqe(struct evloop *loop, struct evloop_op *op)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
+
+	if (!sqe) {
+		io_uring_submit(&loop->ring);
+		sqe = io_uring_get_sqe(&loop->ring);
+	}
+	if (sqe)
+		io_uring_sqe_set_data(sqe, op);
+	return sqe;
+}
+
+int evloop_read(struct evloop *loop, struct evloop_op *op, int fd, void *buf,
+		unsigned int len)
+{
+	struct io_uring_sqe *sqe = evloop_sqe(loop, op);
+
+	if (!sqe)
+		return -EBUSY;
+	/* Offset -1: read at the file position, as for pipes and ttys. */
+	io_uring_prep_read(sqe, fd, buf, len, (uint64_t)-1);
+	io_uring_sqe_set_data(sqe, op);
+	return 0;
+}
+
+int evloop_timeout(struct evloop *loop, struct evloop_op *op,
+		   struct __kernel_timespec *ts)
+{
+	struct io_uring_sqe *sqe = evloop_sqe(loop, op);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_timeout(sqe, ts, 0, 0);
+	io_uring_sqe_set_data(sqe, op);
+	return 0;
+}
+
+int evloop_run(struct evloop *loop)
+{
+	while (!loop->stop) {
+		struct io_uring_cqe *cqe;
+		unsigned int head, seen = 0;
+		int ret;
+
+		ret = io_uring_submit_and_wait(&loop->ring, 1);
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN &&
+		    ret != -EBUSY) {
+			log_err("io_uring wait failed: %s", strerror(-ret));
+			return ret;
+		}
+		io_uring_for_each_cqe(&loop->ring, head, cqe) {
+			struct evloop_op *op = io_uring_cqe_get_data(cqe);
+
+			seen++;
+			if (op)
+				op->handler(op, cqe->res, cqe->flags);
+		}
+		io_uring_cq_advance(&loop->ring, seen);
+	}
+	return 0;
+}
+
+void evloop_stop(struct evloop *loop)
+{
+	loop->stop = true;
+}

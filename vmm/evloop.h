@@ -1,0 +1,47 @@
+/*
+ * evloop: the VMM's one event loop, on one io_uring.
+ *
+ * Every in-flight operation is a struct evloop_op embedded in the object
+ * that owns it; its address is the SQE's user_data, and its handler is the
+ * one place the completion is dispatched to. The loop runs on the main
+ * thread only; other threads wake it through eventfds it reads.
+ */
+#ifndef VMM_EVLOOP_H
+#define VMM_EVLOOP_H
+
+#include <liburing.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct evloop_op;
+
+/* `res` is the CQE result (count or -errno), `flags` the CQE flags. */
+typedef void (*evloop_handler_fn)(struct evloop_op *op, int res,
+				  uint32_t flags);
+
+struct evloop_op {
+	evloop_handler_fn handler;
+};
+
+struct evloop {
+	struct io_uring ring;
+	bool stop;
+};
+
+int evloop_create(struct evloop *loop, unsigned int entries);
+void evloop_destroy(struct evloop *loop);
+
+/* A free SQE, submitting queued ones first if the ring is full. */
+struct io_uring_sqe *evloop_sqe(struct evloop *loop, struct evloop_op *op);
+
+/* Common submissions; each returns 0 or -errno. */
+int evloop_read(struct evloop *loop, struct evloop_op *op, int fd, void *buf,
+		unsigned int len);
+int evloop_timeout(struct evloop *loop, struct evloop_op *op,
+		   struct __kernel_timespec *ts);
+
+/* Dispatch completions until evloop_stop(); returns 0 or -errno. */
+int evloop_run(struct evloop *loop);
+void evloop_stop(struct evloop *loop);
+
+#endif

@@ -1,0 +1,234 @@
+/*
+ * main: command line parsing and process setup. The only place that may
+ * exit on an error: bad flags and files are reported naming the flag.
+ */
+#define LOG_TAG "main"
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "machine.h"
+#include "util.h"
+#include "vm.h"
+
+#ifndef VMM_VERSION
+#define VMM_VERSION "unknown"
+#endif
+
+#define DEFAULT_MEM_MIB 256
+#define MAX_MEM_MIB (1024ull * 1024)
+
+static const char usage_text[] =
+	"Usage: vmm --kernel PATH [options]\n"
+	"\n"
+	"Boot a Linux guest on KVM with a virtio-vsock device.\n"
+	"\n"
+	"Guest:\n"
+	"  --kernel PATH          kernel to boot: bzImage, or ELF vmlinux (required)\n"
+	"  --initrd PATH          initramfs (default: the bundled test/agent init)\n"
+	"  --cmdline STR          append STR to the default kernel command line\n"
+	"  --cmdline-replace STR  use STR as the whole kernel command line\n"
+	"  --memory MIB           guest RAM in MiB (default 256, minimum 32)\n"
+	"  --cpus N               number of vCPUs, 1..64 (default 1)\n"
+	"  --vsock-cid N          guest vsock CID, 3..4294967294\n"
+	"  --cpu-compat MODE      auto (default): detect a kvm_pvm host; host: pass\n"
+	"                         KVM's CPUID through; pvm: hide what kvm_pvm's\n"
+	"                         emulator cannot run and add its work-arounds\n"
+	"Diagnostics:\n"
+	"  --stats                print start-up time, exit counts and memory use\n"
+	"                         on stderr when the VM stops\n"
+	"  -v, --verbose          more log output (repeat for debug)\n"
+	"  -q, --quiet            only errors\n"
+	"  -h, --help             show this help\n"
+	"  -V, --version          show the version\n"
+	"\n"
+	"Exit status: 0 guest reboot/reset; N the byte the guest wrote to the\n"
+	"debug-exit port (I/O 0x501); 1 VMM error or bad usage; 2 guest kernel\n"
+	"panic; 3 guest crash (triple fault, KVM error); 128+N stopped by\n"
+	"signal N.\n";
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2),
+						       noreturn));
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vmm: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs("\n(try 'vmm --help')\n", stderr);
+	exit(VM_EXIT_ERROR);
+}
+
+static uint64_t parse_u64(const char *flag, const char *arg, uint64_t min,
+			  uint64_t max)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	if (!arg[0] || arg[0] == '-' || arg[0] == '+')
+		die("%s: '%s' is not a number", flag, arg);
+	v = strtoull(arg, &end, 0);
+	if (errno || *end)
+		die("%s: '%s' is not a number", flag, arg);
+	if (v < min || v > max)
+		die("%s: %s is out of range (%" PRIu64 "..%" PRIu64 ")", flag,
+		    arg, min, max);
+	return v;
+}
+
+enum {
+	OPT_KERNEL = 0x100,
+	OPT_INITRD,
+	OPT_CMDLINE,
+	OPT_CMDLINE_REPLACE,
+	OPT_MEMORY,
+	OPT_CPUS,
+	OPT_VSOCK_CID,
+	OPT_CPU_COMPAT,
+	OPT_STATS,
+};
+
+static void parse_args(int argc, char **argv, struct vm_config *cfg)
+{
+	static const struct option opts[] = {
+		{ "kernel", required_argument, NULL, OPT_KERNEL },
+		{ "initrd", required_argument, NULL, OPT_INITRD },
+		{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+		{ "cmdline-replace", required_argument, NULL,
+		  OPT_CMDLINE_REPLACE },
+		{ "memory", required_argument, NULL, OPT_MEMORY },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "vsock-cid", required_argument, NULL, OPT_VSOCK_CID },
+		{ "cpu-compat", required_argument, NULL, OPT_CPU_COMPAT },
+		{ "stats", no_argument, NULL, OPT_STATS },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int level = LOG_WARN, c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":vqhV", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_KERNEL:
+			cfg->kernel_path = optarg;
+			break;
+		case OPT_INITRD:
+			cfg->initrd_path = optarg;
+			break;
+		case OPT_CMDLINE:
+			cfg->cmdline_append = optarg;
+			break;
+		case OPT_CMDLINE_REPLACE:
+			cfg->cmdline_replace = optarg;
+			break;
+		case OPT_MEMORY:
+			cfg->mem_mib = parse_u64("--memory", optarg,
+						 MACHINE_MIN_RAM_MIB,
+						 MAX_MEM_MIB);
+			break;
+		case OPT_CPUS:
+			cfg->nr_cpus = (unsigned int)parse_u64(
+				"--cpus", optarg, 1, MACHINE_MAX_CPUS);
+			break;
+		case OPT_VSOCK_CID:
+			cfg->vsock_cid = parse_u64("--vsock-cid", optarg, 3,
+						   0xfffffffeull);
+			break;
+		case OPT_CPU_COMPAT:
+			if (!strcmp(optarg, "auto"))
+				cfg->cpu_compat = VM_CPU_COMPAT_AUTO;
+			else if (!strcmp(optarg, "host"))
+				cfg->cpu_compat = VM_CPU_COMPAT_HOST;
+			else if (!strcmp(optarg, "pvm"))
+				cfg->cpu_compat = VM_CPU_COMPAT_PVM;
+			else
+				die("--cpu-compat: '%s' is not one of auto, "
+				    "host, pvm", optarg);
+			break;
+		case OPT_STATS:
+			cfg->stats = true;
+			break;
+		case 'v':
+			if (level < LOG_DEBUG)
+				level++;
+			break;
+		case 'q':
+			level = LOG_ERR;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(0);
+		case 'V':
+			printf("vmm %s\n", VMM_VERSION);
+			exit(0);
+		case ':':
+			die("%s needs a value", argv[optind - 1]);
+		default:
+			die("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		die("unexpected argument '%s'", argv[optind]);
+	if (!cfg->kernel_path)
+		die("--kernel PATH is required");
+	if (cfg->cmdline_append && cfg->cmdline_replace)
+		die("--cmdline and --cmdline-replace cannot be combined");
+	log_set_level((enum log_level)level);
+}
+
+static void kick_handler(int sig)
+{
+	(void)sig; /* only interrupts KVM_RUN; see vcpu_kick() */
+}
+
+int main(int argc, char **argv)
+{
+	struct vm_config cfg = {
+		.mem_mib = DEFAULT_MEM_MIB,
+		.nr_cpus = 1,
+		.cpu_compat = VM_CPU_COMPAT_AUTO,
+		.start_ns = (int64_t)util_now_ns(),
+	};
+	struct sigaction sa = { .sa_handler = kick_handler };
+	struct vm *vm = NULL;
+	sigset_t set;
+	int ret;
+
+	parse_args(argc, argv, &cfg);
+
+	/*
+	 * Block the stop signals (read through a signalfd by the event loop)
+	 * and the vCPU kick signal in every thread; vCPU threads unblock the
+	 * kick signal for themselves. No SA_RESTART: the kick must interrupt.
+	 */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	ret = vm_create(&vm, &cfg);
+	if (ret) {
+		vm_destroy(vm);
+		return VM_EXIT_ERROR;
+	}
+	ret = vm_run(vm);
+	vm_destroy(vm);
+	return ret;
+}

@@ -1,0 +1,142 @@
+/*
+ * mptable: floating pointer, configuration table header, one processor
+ * entry per vCPU (APIC id = index, CPU 0 the bootstrap processor), one ISA
+ * bus, one IOAPIC, ISA IRQs 0..15 (bar the cascade) wired 1:1 to IOAPIC
+ * pins as KVM's default GSI routing does, and LINT0/LINT1 as ExtINT/NMI.
+ */
+#include "mptable.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "machine.h"
+
+#define MPC_TYPE_CPU 0
+#define MPC_TYPE_BUS 1
+#define MPC_TYPE_IOAPIC 2
+#define MPC_TYPE_INTSRC 3
+#define MPC_TYPE_LINTSRC 4
+
+#define MP_INT 0
+#define MP_NMI 1
+#define MP_EXTINT 3
+
+#define CPU_ENABLED 1
+#define CPU_BOOTPROCESSOR 2
+
+#define FLOATING_LEN 16
+#define HEADER_LEN 44
+#define CPU_ENTRY_LEN 20
+#define SMALL_ENTRY_LEN 8
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)v);
+	put16(p + 2, (uint16_t)(v >> 16));
+}
+
+static uint8_t checksum(const uint8_t *p, size_t len)
+{
+	uint8_t sum = 0;
+
+	while (len--)
+		sum = (uint8_t)(sum + *p++);
+	return (uint8_t)(0 - sum);
+}
+
+static size_t entry_intsrc(uint8_t *p, uint8_t type, uint8_t irq,
+			   uint8_t ioapic, uint8_t pin)
+{
+	p[0] = MPC_TYPE_INTSRC;
+	p[1] = type;
+	put16(p + 2, 0); /* polarity and trigger conform to the ISA bus */
+	p[4] = 0; /* bus id */
+	p[5] = irq;
+	p[6] = ioapic;
+	p[7] = pin;
+	return SMALL_ENTRY_LEN;
+}
+
+static size_t entry_lintsrc(uint8_t *p, uint8_t type, uint8_t lint)
+{
+	p[0] = MPC_TYPE_LINTSRC;
+	p[1] = type;
+	put16(p + 2, 0);
+	p[4] = 0;
+	p[5] = 0;
+	p[6] = 0xff; /* every local APIC */
+	p[7] = lint;
+	return SMALL_ENTRY_LEN;
+}
+
+int mptable_build(uint8_t *buf, size_t size, uint32_t gpa,
+		  unsigned int nr_cpus)
+{
+	uint8_t ioapic_id = mptable_ioapic_id(nr_cpus);
+	uint8_t *hdr = buf + FLOATING_LEN, *p;
+	unsigned int i, entries = 0;
+	size_t need, table_len;
+
+	if (!nr_cpus || nr_cpus > MACHINE_MAX_CPUS)
+		return -EINVAL;
+	need = FLOATING_LEN + HEADER_LEN + nr_cpus * CPU_ENTRY_LEN +
+	       (2 + (MACHINE_NR_ISA_IRQS - 1) + 2) * SMALL_ENTRY_LEN;
+	if (size < need)
+		return -ENOSPC;
+	memset(buf, 0, need);
+
+	p = hdr + HEADER_LEN;
+	for (i = 0; i < nr_cpus; i++, entries++) {
+		p[0] = MPC_TYPE_CPU;
+		p[1] = (uint8_t)i; /* APIC id */
+		p[2] = 0x14; /* local APIC version */
+		p[3] = CPU_ENABLED | (i == 0 ? CPU_BOOTPROCESSOR : 0);
+		put32(p + 4, 0x600); /* family 6 signature */
+		put32(p + 8, 0x201); /* FPU, APIC */
+		p += CPU_ENTRY_LEN;
+	}
+	p[0] = MPC_TYPE_BUS;
+	p[1] = 0;
+	memcpy(p + 2, "ISA   ", 6);
+	p += SMALL_ENTRY_LEN;
+	entries++;
+	p[0] = MPC_TYPE_IOAPIC;
+	p[1] = ioapic_id;
+	p[2] = 0x11; /* IOAPIC version */
+	p[3] = 1; /* enabled */
+	put32(p + 4, MACHINE_IOAPIC_BASE);
+	p += SMALL_ENTRY_LEN;
+	entries++;
+	for (i = 0; i < MACHINE_NR_ISA_IRQS; i++) {
+		if (i == 2) /* cascade: never a device interrupt */
+			continue;
+		p += entry_intsrc(p, MP_INT, (uint8_t)i, ioapic_id, (uint8_t)i);
+		entries++;
+	}
+	p += entry_lintsrc(p, MP_EXTINT, 0);
+	p += entry_lintsrc(p, MP_NMI, 1);
+	entries += 2;
+	table_len = (size_t)(p - hdr);
+
+	memcpy(hdr, "PCMP", 4);
+	put16(hdr + 4, (uint16_t)table_len);
+	hdr[6] = 4; /* spec revision 1.4 */
+	memcpy(hdr + 8, "VMM     ", 8);
+	memcpy(hdr + 16, "VSOCK-VMM   ", 12);
+	put16(hdr + 34, (uint16_t)entries);
+	put32(hdr + 36, MACHINE_LAPIC_BASE);
+	hdr[7] = checksum(hdr, table_len);
+
+	memcpy(buf, "_MP_", 4);
+	put32(buf + 4, gpa + FLOATING_LEN);
+	buf[8] = 1; /* length in 16-byte units */
+	buf[9] = 4; /* spec revision 1.4 */
+	buf[10] = checksum(buf, FLOATING_LEN);
+	return (int)(FLOATING_LEN + table_len);
+}

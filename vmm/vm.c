@@ -1,0 +1,743 @@
+/*
+ * vm: builds, runs and tears down one virtual machine.
+ *
+ * Boot order (vm_create): KVM -> guest memory -> irqchip and PIT ->
+ * devices on the buses (from the machine table) -> kernel, initrd and
+ * command line -> vCPUs. vm_destroy() undoes the same in reverse.
+ *
+ * Threads: one per vCPU, plus the main thread running the event loop.
+ * vCPU threads never stop the VM themselves; they record the first stop
+ * reason and wake the loop, which kicks every vCPU and joins them.
+ */
+#define LOG_TAG "vm"
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "boot_x86.h"
+#include "cpuid.h"
+#include "initramfs.h"
+#include "log.h"
+#include "machine.h"
+#include "util.h"
+#include "vcpu.h"
+
+#define KERNEL_MAX_SIZE (512u << 20)
+#define INITRD_MAX_SIZE (1024u << 20)
+#define MAX_CPUID_ENTRIES 256
+#define PANIC_MARKER "Kernel panic - not syncing"
+#define PANIC_GRACE_NS 2000000000ll
+
+/*
+ * Work-arounds for kvm_pvm's instruction emulator, which runs guest kernel
+ * code but lacks XSAVE/AVX, SMAP, POPCNT, RDRAND/RDSEED, FSGSBASE,
+ * INVPCID/PCID, PKU, RDPID, CLFLUSHOPT/CLWB and RDTSCP: the CPUID filter
+ * hides them, and the command line tells the kernel again for the paths
+ * that do not look at CPUID. INT3 in long mode faults there, so the boot
+ * self-test is skipped (parameter added by guest/patches, unknown and
+ * ignored on other kernels).
+ */
+static const char pvm_cmdline[] =
+	"noxsave clearcpuid=151,158,306,156,293,288,298,145,515,516,534,"
+	"311,312,59,308 rcupdate.rcu_cpu_stall_suppress=1 "
+	"alternatives_no_int3_selftest";
+
+static const char default_cmdline[] = "console=ttyS0 reboot=k panic=-1";
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code)
+{
+	int expected = VM_STOP_NONE;
+	uint64_t one = 1;
+
+	if (!atomic_compare_exchange_strong(&vm->stop_reason, &expected,
+					    (int)reason))
+		return;
+	/* Read by the loop thread only after it has joined every vCPU. */
+	vm->stop_code = code;
+	if (write(vm->stop_efd, &one, sizeof(one)) < 0)
+		log_err("cannot wake the event loop: %s", strerror(errno));
+}
+
+bool vm_stopping(const struct vm *vm)
+{
+	return atomic_load(&vm->stop_reason) != VM_STOP_NONE;
+}
+
+/* Device callbacks ------------------------------------------------------ */
+
+static void serial_set_irq(void *opaque, int level)
+{
+	struct vm *vm = opaque;
+	struct kvm_irq_level irq = {
+		.irq = (uint32_t)machine_devs[MACHINE_DEV_SERIAL0].irq,
+		.level = (uint32_t)level,
+	};
+
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+		log_err("KVM_IRQ_LINE failed: %s", strerror(errno));
+}
+
+/*
+ * Console watcher: a guest kernel that panics prints PANIC_MARKER on its
+ * console. Noting it lets a later reset (panic=-1) or a hang end the VMM
+ * with VM_EXIT_PANIC instead of success. A guest can fake the marker, but
+ * only to fail its own run.
+ */
+static void console_watch(struct vm *vm, uint8_t byte)
+{
+	static const char marker[] = PANIC_MARKER;
+	uint64_t one = 1;
+
+	if (byte == (uint8_t)marker[vm->panic_match])
+		vm->panic_match++;
+	else
+		vm->panic_match = byte == (uint8_t)marker[0] ? 1 : 0;
+	if (vm->panic_match < sizeof(marker) - 1)
+		return;
+	vm->panic_match = 0;
+	if (atomic_exchange(&vm->panic_seen, true))
+		return;
+	if (write(vm->panic_efd, &one, sizeof(one)) < 0)
+		log_err("cannot wake the event loop: %s", strerror(errno));
+}
+
+static void serial_tx(void *opaque, uint8_t byte)
+{
+	struct vm *vm = opaque;
+
+	for (;;) {
+		ssize_t n = write(STDOUT_FILENO, &byte, 1);
+
+		if (n == 1 || (n < 0 && errno != EINTR && errno != EAGAIN))
+			break;
+	}
+	console_watch(vm, byte);
+}
+
+static void guest_reset(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	if (atomic_load(&vm->panic_seen))
+		vm_request_stop(vm, VM_STOP_PANIC, VM_EXIT_PANIC);
+	else
+		vm_request_stop(vm, VM_STOP_RESET, 0);
+}
+
+static void guest_debug_exit(void *opaque, uint8_t code)
+{
+	vm_request_stop(opaque, VM_STOP_DEBUG_EXIT, code);
+}
+
+/* Setup steps ------------------------------------------------------------ */
+
+static int kvm_open(struct vm *vm)
+{
+	static const struct {
+		int cap;
+		const char *name;
+	} caps[] = {
+		{ KVM_CAP_IRQCHIP, "IRQCHIP" },
+		{ KVM_CAP_USER_MEMORY, "USER_MEMORY" },
+		{ KVM_CAP_SET_TSS_ADDR, "SET_TSS_ADDR" },
+		{ KVM_CAP_PIT2, "PIT2" },
+		{ KVM_CAP_EXT_CPUID, "EXT_CPUID" },
+		{ KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT" },
+	};
+	unsigned int i;
+	int ret;
+
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0) {
+		ret = -errno;
+		log_err("cannot open /dev/kvm: %s", strerror(errno));
+		return ret;
+	}
+	ret = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (ret != KVM_API_VERSION) {
+		log_err("/dev/kvm speaks API version %d, need %d", ret,
+			KVM_API_VERSION);
+		return -ENOTSUP;
+	}
+	for (i = 0; i < ARRAY_SIZE(caps); i++) {
+		if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, caps[i].cap) <= 0) {
+			log_err("KVM lacks the capability KVM_CAP_%s",
+				caps[i].name);
+			return -ENOTSUP;
+		}
+	}
+	vm->vcpu_mmap_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->vcpu_mmap_size < (int)sizeof(struct kvm_run))
+		return -ENOTSUP;
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		ret = -errno;
+		log_err("KVM_CREATE_VM failed: %s", strerror(errno));
+		return ret;
+	}
+	return 0;
+}
+
+static int setup_memory(struct vm *vm)
+{
+	unsigned int i;
+	int ret;
+
+	ret = guestmem_create(&vm->mem, MIB(vm->cfg->mem_mib),
+			      MACHINE_LOW_RAM_LIMIT, MACHINE_HIGH_RAM_BASE);
+	if (ret) {
+		log_err("cannot allocate %llu MiB of guest memory: %s",
+			(unsigned long long)vm->cfg->mem_mib, strerror(-ret));
+		return ret;
+	}
+	for (i = 0; i < vm->mem.nr_regions; i++) {
+		const struct guestmem_region *r = &vm->mem.regions[i];
+		struct kvm_userspace_memory_region kr = {
+			.slot = i,
+			.guest_phys_addr = r->gpa,
+			.memory_size = r->size,
+			.userspace_addr = (uint64_t)(uintptr_t)r->host,
+		};
+
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &kr) < 0) {
+			ret = -errno;
+			log_err("KVM_SET_USER_MEMORY_REGION failed: %s",
+				strerror(errno));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static int setup_irqchip(struct vm *vm)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	uint64_t ident = MACHINE_IDENTITY_MAP_ADDR;
+
+	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident) < 0 ||
+	    ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)MACHINE_TSS_ADDR) <
+		    0 ||
+	    ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0 ||
+	    ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		int ret = -errno;
+
+		log_err("cannot create the interrupt controllers: %s",
+			strerror(errno));
+		return ret;
+	}
+	return 0;
+}
+
+static bool host_is_pvm(void)
+{
+	return access("/sys/module/kvm_pvm", F_OK) == 0;
+}
+
+static int setup_cpuid(struct vm *vm)
+{
+	struct kvm_cpuid2 *c;
+
+	c = calloc(1, sizeof(*c) + MAX_CPUID_ENTRIES * sizeof(c->entries[0]));
+	if (!c)
+		return -ENOMEM;
+	c->nent = MAX_CPUID_ENTRIES;
+	if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+		int ret = -errno;
+
+		log_err("KVM_GET_SUPPORTED_CPUID failed: %s", strerror(errno));
+		free(c);
+		return ret;
+	}
+	switch (vm->cfg->cpu_compat) {
+	case VM_CPU_COMPAT_AUTO:
+		vm->pvm_mode = host_is_pvm();
+		break;
+	case VM_CPU_COMPAT_PVM:
+		vm->pvm_mode = true;
+		break;
+	case VM_CPU_COMPAT_HOST:
+		vm->pvm_mode = false;
+		break;
+	}
+	if (vm->pvm_mode)
+		cpuid_filter_pvm(c);
+	log_info("CPU model: %s",
+		 vm->pvm_mode ? "kvm_pvm compatible (emulator-safe CPUID, "
+				"work-around command line)"
+			      : "host (supported CPUID passed through)");
+	vm->cpuid = c;
+	return 0;
+}
+
+static int setup_devices(struct vm *vm)
+{
+	const struct machine_dev *d = machine_devs;
+	struct serial8250_cb cb = {
+		.set_irq = serial_set_irq, .tx = serial_tx, .opaque = vm,
+	};
+	int ret;
+
+	ret = serial8250_create(&vm->serial, &cb);
+	if (ret)
+		return ret;
+	vm->i8042 = (struct i8042){ .reset = guest_reset, .opaque = vm };
+	vm->debug_exit = (struct debug_exit){ .exit = guest_debug_exit,
+					      .opaque = vm };
+	ret = bus_register(&vm->pio, d[MACHINE_DEV_SERIAL0].base,
+			   d[MACHINE_DEV_SERIAL0].size, &serial8250_bus_ops,
+			   vm->serial);
+	if (!ret)
+		ret = bus_register(&vm->pio, d[MACHINE_DEV_I8042_DATA].base,
+				   d[MACHINE_DEV_I8042_DATA].size,
+				   &i8042_data_ops, &vm->i8042);
+	if (!ret)
+		ret = bus_register(&vm->pio, d[MACHINE_DEV_I8042_CMD].base,
+				   d[MACHINE_DEV_I8042_CMD].size,
+				   &i8042_cmd_ops, &vm->i8042);
+	if (!ret)
+		ret = bus_register(&vm->pio, d[MACHINE_DEV_DEBUG_EXIT].base,
+				   d[MACHINE_DEV_DEBUG_EXIT].size,
+				   &debug_exit_ops, &vm->debug_exit);
+	if (ret)
+		log_err("device registration failed: %s", strerror(-ret));
+	return ret;
+}
+
+static char *build_cmdline(const struct vm *vm)
+{
+	const struct vm_config *cfg = vm->cfg;
+	char *s;
+	int n;
+
+	if (cfg->cmdline_replace)
+		return strdup(cfg->cmdline_replace);
+	n = asprintf(&s, "%s%s%s%s%s", default_cmdline,
+		     vm->pvm_mode ? " " : "", vm->pvm_mode ? pvm_cmdline : "",
+		     cfg->cmdline_append ? " " : "",
+		     cfg->cmdline_append ? cfg->cmdline_append : "");
+	return n < 0 ? NULL : s;
+}
+
+static int load_guest(struct vm *vm, struct boot_x86_entry *entry)
+{
+	const struct vm_config *cfg = vm->cfg;
+	struct boot_x86_config bc = { .nr_cpus = cfg->nr_cpus };
+	uint8_t *kernel = NULL, *initrd = NULL;
+	size_t kernel_size, initrd_size;
+	struct boot_kernel k;
+	const char *why = NULL;
+	char *cmdline = NULL;
+	int ret;
+
+	ret = util_read_file(cfg->kernel_path, &kernel, &kernel_size,
+			     KERNEL_MAX_SIZE);
+	if (ret) {
+		log_err("--kernel %s: %s", cfg->kernel_path,
+			ret == -EFBIG ? "larger than 512 MiB" : strerror(-ret));
+		return ret;
+	}
+	ret = boot_kernel_parse(kernel, kernel_size, &k, &why);
+	if (ret) {
+		log_err("--kernel %s: %s", cfg->kernel_path, why);
+		goto out;
+	}
+	if (cfg->initrd_path) {
+		ret = util_read_file(cfg->initrd_path, &initrd, &initrd_size,
+				     INITRD_MAX_SIZE);
+		if (ret) {
+			log_err("--initrd %s: %s", cfg->initrd_path,
+				ret == -EFBIG ? "larger than 1 GiB"
+					      : strerror(-ret));
+			goto out;
+		}
+		bc.initrd = initrd;
+		bc.initrd_size = initrd_size;
+	} else {
+		bc.initrd = vmm_initramfs_start;
+		bc.initrd_size =
+			(size_t)(vmm_initramfs_end - vmm_initramfs_start);
+	}
+	cmdline = build_cmdline(vm);
+	if (!cmdline) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	bc.cmdline = cmdline;
+	log_info("command line: %s", cmdline);
+	ret = boot_x86_load(&vm->mem, &k, &bc, entry, &why);
+	if (ret)
+		log_err("--kernel %s: %s", cfg->kernel_path, why);
+out:
+	free(cmdline);
+	free(initrd);
+	free(kernel);
+	return ret;
+}
+
+static int setup_vcpus(struct vm *vm, const struct boot_x86_entry *entry)
+{
+	unsigned int i;
+	int ret;
+
+	vm->vcpus = calloc(vm->cfg->nr_cpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -ENOMEM;
+	for (i = 0; i < vm->cfg->nr_cpus; i++) {
+		ret = vcpu_create(&vm->vcpus[i], vm, i);
+		if (ret) {
+			log_err("cannot create vCPU %u: %s", i, strerror(-ret));
+			return ret;
+		}
+		vm->nr_vcpus++;
+	}
+	ret = vcpu_setup_boot(&vm->vcpus[0], entry);
+	if (ret)
+		log_err("cannot set boot registers: %s", strerror(-ret));
+	return ret;
+}
+
+static int setup_loop(struct vm *vm)
+{
+	sigset_t set;
+	int ret;
+
+	vm->stop_efd = eventfd(0, EFD_CLOEXEC);
+	vm->panic_efd = eventfd(0, EFD_CLOEXEC);
+	if (vm->stop_efd < 0 || vm->panic_efd < 0)
+		return -errno;
+	/* Stop signals arrive through the loop, never asynchronously. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	vm->sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (vm->sig_fd < 0)
+		return -errno;
+	ret = evloop_create(&vm->loop, 64);
+	if (ret) {
+		log_err("cannot set up io_uring: %s", strerror(-ret));
+		return ret;
+	}
+	vm->loop_ready = true;
+	return 0;
+}
+
+int vm_create(struct vm **out, const struct vm_config *cfg)
+{
+	struct boot_x86_entry entry;
+	struct vm *vm;
+	int ret;
+
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->cfg = cfg;
+	vm->kvm_fd = vm->vm_fd = -1;
+	vm->stop_efd = vm->panic_efd = vm->sig_fd = -1;
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+	*out = vm;
+
+	ret = kvm_open(vm);
+	if (!ret)
+		ret = setup_memory(vm);
+	if (!ret)
+		ret = setup_irqchip(vm);
+	if (!ret)
+		ret = setup_cpuid(vm);
+	if (!ret)
+		ret = setup_devices(vm);
+	if (!ret)
+		ret = load_guest(vm, &entry);
+	if (!ret)
+		ret = setup_vcpus(vm, &entry);
+	if (!ret)
+		ret = setup_loop(vm);
+	return ret;
+}
+
+/* Event loop handlers ------------------------------------------------------ */
+
+#define VM_OF(ptr, member) \
+	((struct vm *)((char *)(ptr) - offsetof(struct vm, member)))
+
+static void on_stop(struct evloop_op *op, int res, uint32_t flags)
+{
+	struct vm *vm = VM_OF(op, stop_op);
+
+	(void)res;
+	(void)flags;
+	evloop_stop(&vm->loop);
+}
+
+static void on_panic_timer(struct evloop_op *op, int res, uint32_t flags)
+{
+	struct vm *vm = VM_OF(op, panic_timer_op);
+
+	(void)res;
+	(void)flags;
+	vm_request_stop(vm, VM_STOP_PANIC, VM_EXIT_PANIC);
+}
+
+/* The guest printed a panic: give it a moment to reset, then end it. */
+static void on_panic(struct evloop_op *op, int res, uint32_t flags)
+{
+	struct vm *vm = VM_OF(op, panic_op);
+
+	(void)res;
+	(void)flags;
+	log_err("guest kernel panic");
+	vm->panic_grace.tv_sec = PANIC_GRACE_NS / 1000000000ll;
+	vm->panic_grace.tv_nsec = PANIC_GRACE_NS % 1000000000ll;
+	vm->panic_timer_op.handler = on_panic_timer;
+	evloop_timeout(&vm->loop, &vm->panic_timer_op, &vm->panic_grace);
+}
+
+static void on_signal(struct evloop_op *op, int res, uint32_t flags)
+{
+	struct vm *vm = VM_OF(op, sig_op);
+	struct signalfd_siginfo *si = (struct signalfd_siginfo *)vm->sig_buf;
+
+	(void)flags;
+	if (res < (int)sizeof(*si)) {
+		evloop_read(&vm->loop, &vm->sig_op, vm->sig_fd, vm->sig_buf,
+			    sizeof(vm->sig_buf));
+		return;
+	}
+	log_info("stopping on signal %u", si->ssi_signo);
+	vm_request_stop(vm, VM_STOP_SIGNAL, 128 + (int)si->ssi_signo);
+}
+
+static void stdin_arm(struct vm *vm);
+
+static void on_stdin_retry(struct evloop_op *op, int res, uint32_t flags)
+{
+	(void)res;
+	(void)flags;
+	stdin_arm(VM_OF(op, stdin_retry_op));
+}
+
+static void on_stdin(struct evloop_op *op, int res, uint32_t flags)
+{
+	struct vm *vm = VM_OF(op, stdin_op);
+
+	(void)flags;
+	if (res == -EINTR || res == -EAGAIN) {
+		stdin_arm(vm);
+		return;
+	}
+	if (res <= 0) {
+		/* EOF or an unreadable stdin: the guest just gets no input. */
+		vm->stdin_open = false;
+		return;
+	}
+	/* stdin_arm() asked for no more than the UART had room for. */
+	serial8250_rx_push(vm->serial, vm->stdin_buf, (size_t)res);
+	stdin_arm(vm);
+}
+
+/* Read stdin only as fast as the guest drains its UART: nothing dropped. */
+static void stdin_arm(struct vm *vm)
+{
+	size_t room = serial8250_rx_space(vm->serial);
+
+	if (!vm->stdin_open)
+		return;
+	if (!room) {
+		vm->stdin_retry.tv_sec = 0;
+		vm->stdin_retry.tv_nsec = 10000000;
+		vm->stdin_retry_op.handler = on_stdin_retry;
+		evloop_timeout(&vm->loop, &vm->stdin_retry_op,
+			       &vm->stdin_retry);
+		return;
+	}
+	vm->stdin_op.handler = on_stdin;
+	evloop_read(&vm->loop, &vm->stdin_op, STDIN_FILENO, vm->stdin_buf,
+		    (unsigned int)MIN(room, sizeof(vm->stdin_buf)));
+}
+
+static void console_enter(struct vm *vm)
+{
+	struct termios raw;
+
+	vm->stdin_open = fcntl(STDIN_FILENO, F_GETFL) >= 0;
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &vm->saved_tio))
+		return;
+	vm->tio_saved = true;
+	raw = vm->saved_tio;
+	cfmakeraw(&raw);
+	/* Keep ^C/^\ as signals so a user can always stop the VM. */
+	raw.c_lflag |= ISIG;
+	raw.c_oflag |= OPOST | ONLCR;
+	tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+}
+
+static void console_leave(struct vm *vm)
+{
+	if (vm->tio_saved) {
+		tcsetattr(STDIN_FILENO, TCSANOW, &vm->saved_tio);
+		vm->tio_saved = false;
+	}
+}
+
+static void print_stats(struct vm *vm)
+{
+	static const char *const names[] = {
+		[KVM_EXIT_IO] = "io",
+		[KVM_EXIT_MMIO] = "mmio",
+		[KVM_EXIT_HLT] = "hlt",
+		[KVM_EXIT_SHUTDOWN] = "shutdown",
+		[KVM_EXIT_INTR] = "intr",
+		[KVM_EXIT_SYSTEM_EVENT] = "system_event",
+		[KVM_EXIT_INTERNAL_ERROR] = "internal_error",
+		[KVM_EXIT_FAIL_ENTRY] = "fail_entry",
+	};
+	const struct vm_config *cfg = vm->cfg;
+	int64_t first = atomic_load(&vm->first_run_ns);
+	unsigned long long guest_rss_kib = 0, hwm_kib = 0;
+	char line[256];
+	unsigned int i;
+	FILE *f;
+
+	if (first && cfg->start_ns)
+		fprintf(stderr, "stat: startup_us %lld\n",
+			(long long)(first - cfg->start_ns) / 1000);
+	for (i = 0; i < VM_STAT_EXIT_REASONS; i++) {
+		uint64_t n = atomic_load(&vm->exit_counts[i]);
+
+		if (!n)
+			continue;
+		if (i < ARRAY_SIZE(names) && names[i])
+			fprintf(stderr, "stat: exits_%s %llu\n", names[i],
+				(unsigned long long)n);
+		else
+			fprintf(stderr, "stat: exits_reason%u %llu\n", i,
+				(unsigned long long)n);
+	}
+	/*
+	 * Peak RSS beyond guest memory: the process high-water mark minus
+	 * the guest RAM that is resident now (guest RAM is never freed while
+	 * the VM lives, so its peak is its current size).
+	 */
+	f = fopen("/proc/self/status", "r");
+	while (f && fgets(line, sizeof(line), f))
+		sscanf(line, "VmHWM: %llu kB", &hwm_kib);
+	if (f)
+		fclose(f);
+	f = fopen("/proc/self/smaps", "r");
+	if (f) {
+		bool in_guest = false;
+
+		while (fgets(line, sizeof(line), f)) {
+			unsigned long long lo, hi, rss;
+
+			if (sscanf(line, "%llx-%llx ", &lo, &hi) == 2 &&
+			    strchr(line, '-') < strchr(line, ' '))
+				in_guest = lo == (uintptr_t)vm->mem.mapping;
+			else if (in_guest &&
+				 sscanf(line, "Rss: %llu kB", &rss) == 1)
+				guest_rss_kib = rss;
+		}
+		fclose(f);
+	}
+	fprintf(stderr, "stat: peak_rss_kib %llu\n", hwm_kib);
+	fprintf(stderr, "stat: guest_rss_kib %llu\n", guest_rss_kib);
+	fprintf(stderr, "stat: vmm_rss_kib %llu\n",
+		hwm_kib > guest_rss_kib ? hwm_kib - guest_rss_kib : 0);
+}
+
+int vm_run(struct vm *vm)
+{
+	unsigned int i;
+	int ret, status;
+
+	vm->stop_op.handler = on_stop;
+	vm->panic_op.handler = on_panic;
+	vm->sig_op.handler = on_signal;
+	evloop_read(&vm->loop, &vm->stop_op, vm->stop_efd, &vm->stop_buf,
+		    sizeof(vm->stop_buf));
+	evloop_read(&vm->loop, &vm->panic_op, vm->panic_efd, &vm->panic_buf,
+		    sizeof(vm->panic_buf));
+	evloop_read(&vm->loop, &vm->sig_op, vm->sig_fd, vm->sig_buf,
+		    sizeof(vm->sig_buf));
+	console_enter(vm);
+	stdin_arm(vm);
+
+	for (i = 0; i < vm->nr_vcpus; i++) {
+		ret = vcpu_start(&vm->vcpus[i]);
+		if (ret) {
+			log_err("cannot start vCPU %u: %s", i, strerror(-ret));
+			vm_request_stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
+			break;
+		}
+	}
+	ret = evloop_run(&vm->loop);
+	if (ret)
+		vm_request_stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_join(&vm->vcpus[i]);
+	console_leave(vm);
+
+	status = vm->stop_code;
+	switch ((enum vm_stop_reason)atomic_load(&vm->stop_reason)) {
+	case VM_STOP_RESET:
+		log_info("guest reset");
+		break;
+	case VM_STOP_DEBUG_EXIT:
+		log_info("guest wrote %d to the debug-exit port", status);
+		break;
+	case VM_STOP_PANIC:
+		log_err("guest kernel panicked; exiting with status %d",
+			status);
+		break;
+	case VM_STOP_CRASH:
+		log_err("guest crashed; exiting with status %d", status);
+		break;
+	default:
+		break;
+	}
+	if (vm->cfg->stats)
+		print_stats(vm);
+	return status;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	unsigned int i;
+
+	if (!vm)
+		return;
+	if (vm->loop_ready)
+		evloop_destroy(&vm->loop);
+	for (i = vm->nr_vcpus; i-- > 0;)
+		vcpu_destroy(&vm->vcpus[i]);
+	free(vm->vcpus);
+	serial8250_destroy(vm->serial);
+	bus_destroy(&vm->mmio);
+	bus_destroy(&vm->pio);
+	free(vm->cpuid);
+	guestmem_destroy(&vm->mem);
+	if (vm->sig_fd >= 0)
+		close(vm->sig_fd);
+	if (vm->panic_efd >= 0)
+		close(vm->panic_efd);
+	if (vm->stop_efd >= 0)
+		close(vm->stop_efd);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	free(vm);
+}

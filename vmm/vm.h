@@ -1,0 +1,122 @@
+/*
+ * vm: one virtual machine: KVM fds, guest memory, buses, devices, vCPUs
+ * and the event loop. vm_create() builds it in a readable order,
+ * vm_run() boots it and returns the process exit status, vm_destroy()
+ * tears it down in reverse.
+ */
+#ifndef VMM_VM_H
+#define VMM_VM_H
+
+#include <linux/kvm.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <termios.h>
+
+#include "bus.h"
+#include "debug_exit.h"
+#include "evloop.h"
+#include "guestmem.h"
+#include "i8042.h"
+#include "serial8250.h"
+
+enum vm_cpu_compat {
+	VM_CPU_COMPAT_AUTO, /* detect kvm_pvm */
+	VM_CPU_COMPAT_HOST, /* pass supported CPUID through */
+	VM_CPU_COMPAT_PVM, /* hide what kvm_pvm's emulator lacks */
+};
+
+struct vm_config {
+	const char *kernel_path;
+	const char *initrd_path; /* NULL: the bundled initramfs */
+	const char *cmdline_append;
+	const char *cmdline_replace;
+	uint64_t mem_mib;
+	unsigned int nr_cpus;
+	uint64_t vsock_cid; /* 0: no vsock device */
+	enum vm_cpu_compat cpu_compat;
+	bool stats;
+	int64_t start_ns; /* process start, for --stats */
+};
+
+/* Why the VM stopped; the first reason reported wins. */
+enum vm_stop_reason {
+	VM_STOP_NONE = 0,
+	VM_STOP_RESET, /* guest reboot: exit 0 */
+	VM_STOP_DEBUG_EXIT, /* guest wrote the debug-exit port: that value */
+	VM_STOP_PANIC, /* guest kernel panic: VM_EXIT_PANIC */
+	VM_STOP_CRASH, /* triple fault, KVM internal error: VM_EXIT_CRASH */
+	VM_STOP_ERROR, /* VMM failure: VM_EXIT_ERROR */
+	VM_STOP_SIGNAL, /* SIGINT/SIGTERM/SIGHUP: 128 + signal */
+};
+
+#define VM_EXIT_ERROR 1
+#define VM_EXIT_PANIC 2
+#define VM_EXIT_CRASH 3
+
+#define VM_STAT_EXIT_REASONS 64
+
+struct vcpu;
+
+struct vm {
+	const struct vm_config *cfg;
+	int kvm_fd;
+	int vm_fd;
+	int vcpu_mmap_size;
+	bool pvm_mode;
+	struct kvm_cpuid2 *cpuid;
+	struct guestmem mem;
+	struct bus pio;
+	struct bus mmio;
+	struct evloop loop;
+	bool loop_ready;
+	struct vcpu *vcpus;
+	unsigned int nr_vcpus;
+
+	struct serial8250 *serial;
+	struct i8042 i8042;
+	struct debug_exit debug_exit;
+
+	/* Stop protocol: any thread may request, the loop thread acts. */
+	_Atomic int stop_reason;
+	int stop_code;
+	int stop_efd;
+	struct evloop_op stop_op;
+	uint64_t stop_buf;
+
+	/* Panic: the console watcher (a vCPU thread) tells the loop. */
+	size_t panic_match;
+	_Atomic bool panic_seen;
+	int panic_efd;
+	struct evloop_op panic_op;
+	uint64_t panic_buf;
+	struct evloop_op panic_timer_op;
+	struct __kernel_timespec panic_grace;
+
+	/* Host console: stdin to the UART, signals. */
+	int sig_fd;
+	struct evloop_op sig_op;
+	uint8_t sig_buf[128];
+	bool stdin_open;
+	struct evloop_op stdin_op;
+	struct evloop_op stdin_retry_op;
+	struct __kernel_timespec stdin_retry;
+	uint8_t stdin_buf[256];
+	struct termios saved_tio;
+	bool tio_saved;
+
+	/* Statistics for --stats. */
+	_Atomic int64_t first_run_ns;
+	_Atomic uint64_t exit_counts[VM_STAT_EXIT_REASONS];
+};
+
+int vm_create(struct vm **out, const struct vm_config *cfg);
+/* Boot and run until the guest stops; returns the process exit status. */
+int vm_run(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+/* Thread-safe; the first request decides the exit status. */
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code);
+bool vm_stopping(const struct vm *vm);
+
+#endif
