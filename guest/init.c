@@ -9,9 +9,10 @@
  * Conventions shared with the host side (tests/e2e):
  *   "vmm-init: started uptime=<seconds>"   once init runs
  *   "vmm-test: <key>=<value>"              facts a test reports
+ *   "vmm-test: <name> PASS|FAIL"           each test's verdict
  *   debug-exit port 0x501                  the byte written is the VMM's
- *                                          exit status (vmm.code=N, or
- *                                          0 pass / 1 fail for tests)
+ *                                          exit status: vmm.code=N (default
+ *                                          0) if every test passed, else 1
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -133,35 +134,122 @@ static void print_info(void)
 	fflush(stdout);
 }
 
-static int run_test(const char *name)
-{
-	char code[16];
+/* Each test prints "vmm-test: <name> PASS|FAIL ..." and returns 0 on pass. */
 
-	if (!strcmp(name, "sysinfo")) {
-		/* Facts for the host to check, then the requested status. */
-		print_info();
-		if (cmdline_get("vmm.code", code, sizeof(code)))
-			strcpy(code, "0");
-		debug_exit(atoi(code));
+static int test_sysinfo(void)
+{
+	print_info();
+	return 0;
+}
+
+/* The virtio-rng device is bound, and /dev/hwrng gives varied bytes. */
+static int test_rng(void)
+{
+	static unsigned char buf[65536];
+	char path[128], id[32];
+	int found = 0, fd, i, counts[256] = { 0 }, distinct = 0;
+	size_t got = 0;
+
+	for (i = 0; i < 8 && !found; i++) {
+		snprintf(path, sizeof(path),
+			 "/sys/bus/virtio/devices/virtio%d/device", i);
+		read_file(path, id, sizeof(id));
+		found = strncmp(id, "0x0004", 6) == 0;
 	}
-	if (!strcmp(name, "panic")) {
-		printf("vmm-test: init exiting on purpose\n");
-		fflush(stdout);
-		exit(1); /* PID 1 exits: the kernel panics */
+	printf("vmm-test: rng device %s in /sys/bus/virtio/devices\n",
+	       found ? "found" : "NOT found");
+	fd = open("/dev/hwrng", O_RDONLY);
+	while (fd >= 0 && got < sizeof(buf)) {
+		ssize_t n = read(fd, buf + got, sizeof(buf) - got);
+
+		if (n <= 0)
+			break;
+		got += (size_t)n;
 	}
-	if (!strcmp(name, "reboot"))
-		restart();
-	printf("vmm-test: unknown test '%s'\n", name);
-	debug_exit(1);
+	if (fd >= 0)
+		close(fd);
+	for (i = 0; i < (int)got; i++)
+		if (counts[buf[i]]++ == 0)
+			distinct++;
+	printf("vmm-test: rng read %zu bytes, %d distinct values\n", got,
+	       distinct);
+	return !(found && got == sizeof(buf) && distinct > 200);
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(void);
+} tests[] = {
+	{ "sysinfo", test_sysinfo },
+	{ "rng", test_rng },
+};
+
+/*
+ * vmm.test=a,b,c runs the tests in order. The exit status is vmm.code
+ * (default 0) when all pass, else 1. "panic" and "reboot" end the VM.
+ */
+static int run_tests(char *list)
+{
+	char code[16], *name, *save = NULL;
+	int failed = 0;
+	unsigned int i;
+
+	for (name = strtok_r(list, ",", &save); name;
+	     name = strtok_r(NULL, ",", &save)) {
+		int found = 0;
+
+		if (!strcmp(name, "panic")) {
+			printf("vmm-test: init exiting on purpose\n");
+			fflush(stdout);
+			exit(1); /* PID 1 exits: the kernel panics */
+		}
+		if (!strcmp(name, "reboot"))
+			restart();
+		for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+			if (strcmp(name, tests[i].name))
+				continue;
+			found = 1;
+			if (tests[i].fn()) {
+				failed++;
+				printf("vmm-test: %s FAIL\n", name);
+			} else {
+				printf("vmm-test: %s PASS\n", name);
+			}
+		}
+		if (!found) {
+			printf("vmm-test: unknown test '%s'\n", name);
+			failed++;
+		}
+	}
+	if (cmdline_get("vmm.code", code, sizeof(code)))
+		strcpy(code, "0");
+	debug_exit(failed ? 1 : atoi(code));
 	return 1;
+}
+
+static void cat_file(const char *path)
+{
+	char buf[4096];
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0) {
+		printf("%s: %s\n", path, strerror(errno));
+		return;
+	}
+	fflush(stdout);
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		if (write(1, buf, (size_t)n) < 0)
+			break;
+	close(fd);
 }
 
 static void shell(void)
 {
 	char line[256];
 
-	printf("vmm-init: commands: info, uptime, cpus, mem, reboot, "
-	       "exit N\n");
+	printf("vmm-init: commands: info, uptime, cpus, mem, rng, cat FILE, "
+	       "reboot, exit N\n");
 	for (;;) {
 		char *cmd;
 
@@ -181,6 +269,10 @@ static void shell(void)
 			printf("%d\n", count_cpus());
 		else if (!strcmp(cmd, "mem"))
 			printf("%lu KiB\n", mem_total_kib());
+		else if (!strcmp(cmd, "rng"))
+			test_rng();
+		else if (!strncmp(cmd, "cat ", 4))
+			cat_file(cmd + 4);
 		else if (!strcmp(cmd, "reboot") || !strcmp(cmd, "poweroff"))
 			break;
 		else if (!strncmp(cmd, "exit", 4))
@@ -195,7 +287,7 @@ static void shell(void)
 
 int main(void)
 {
-	char test[64];
+	char test[256];
 	int fd;
 
 	mkdir("/proc", 0555);
@@ -217,7 +309,7 @@ int main(void)
 	read_file("/proc/cmdline", cmdline, sizeof(cmdline));
 	printf("vmm-init: started uptime=%.3f\n", uptime_s());
 	if (!cmdline_get("vmm.test", test, sizeof(test)))
-		return run_test(test);
+		return run_tests(test);
 	shell();
 	return 0;
 }

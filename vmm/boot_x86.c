@@ -11,6 +11,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "machine.h"
@@ -46,7 +47,7 @@ static int fail(const char **why, const char *msg)
 	return -EINVAL;
 }
 
-static int parse_bzimage(const uint8_t *img, size_t size,
+static int parse_bzimage(const uint8_t *img, uint64_t size,
 			 struct boot_kernel *k, const char **why)
 {
 	unsigned int setup_sects;
@@ -54,9 +55,6 @@ static int parse_bzimage(const uint8_t *img, size_t size,
 	uint32_t syssize;
 	size_t hdr_end;
 
-	/* The whole setup header of protocol 2.12+ must be in the file. */
-	if (size < SETUP_HDR_OFF + sizeof(struct setup_header))
-		return fail(why, "file too small to be a kernel image");
 	if (get16(img + HDR_FIELD_OFF(boot_flag)) != BOOT_FLAG ||
 	    get32(img + HDR_FIELD_OFF(header)) != HDR_MAGIC)
 		return fail(why, "not a Linux kernel: no bzImage setup header "
@@ -114,15 +112,15 @@ static int parse_bzimage(const uint8_t *img, size_t size,
 	return 0;
 }
 
-static int parse_elf(const uint8_t *img, size_t size, struct boot_kernel *k,
-		     const char **why)
+static int parse_elf(const uint8_t *img, size_t head_len, uint64_t size,
+		     struct boot_kernel *k, const char **why)
 {
 	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img;
 	Elf64_Ehdr h;
 	bool entry_ok = false;
 	unsigned int i;
 
-	if (size < sizeof(h))
+	if (head_len < sizeof(h))
 		return fail(why, "ELF file truncated: no complete ELF header");
 	memcpy(&h, eh, sizeof(h));
 	if (h.e_ident[EI_CLASS] != ELFCLASS64 ||
@@ -133,9 +131,10 @@ static int parse_elf(const uint8_t *img, size_t size, struct boot_kernel *k,
 		return fail(why, "ELF kernel is not an executable (ET_EXEC) "
 				 "vmlinux");
 	if (h.e_phentsize != sizeof(Elf64_Phdr) || !h.e_phnum ||
-	    h.e_phoff > size ||
-	    (uint64_t)h.e_phnum * sizeof(Elf64_Phdr) > size - h.e_phoff)
-		return fail(why, "ELF program headers missing or truncated");
+	    h.e_phoff > head_len ||
+	    (uint64_t)h.e_phnum * sizeof(Elf64_Phdr) > head_len - h.e_phoff)
+		return fail(why, "ELF program headers missing, truncated, or "
+				 "not within the first 16 KiB");
 
 	k->kind = BOOT_KERNEL_ELF;
 	k->nr_segs = 0;
@@ -181,15 +180,47 @@ static int parse_elf(const uint8_t *img, size_t size, struct boot_kernel *k,
 	return 0;
 }
 
-int boot_kernel_parse(const uint8_t *image, size_t size,
-		      struct boot_kernel *k, const char **why)
+int boot_blob_read(const struct boot_blob *b, uint64_t off, void *dst,
+		   size_t len)
 {
+	uint8_t *p = dst;
+
+	if (off > b->size || len > b->size - off)
+		return -EIO;
+	if (b->mem) {
+		memcpy(dst, b->mem + off, len);
+		return 0;
+	}
+	while (len) {
+		ssize_t n = pread(b->fd, p, len, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO; /* file shrank */
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int boot_kernel_parse(const struct boot_blob *blob, struct boot_kernel *k,
+		      const char **why)
+{
+	int ret;
+
 	memset(k, 0, sizeof(*k));
-	k->image = image;
-	k->size = size;
-	if (size >= SELFMAG && !memcmp(image, ELFMAG, SELFMAG))
-		return parse_elf(image, size, k, why);
-	return parse_bzimage(image, size, k, why);
+	k->blob = blob;
+	k->head_len = (size_t)MIN(blob->size, (uint64_t)BOOT_HEAD_SIZE);
+	ret = boot_blob_read(blob, 0, k->head, k->head_len);
+	if (ret)
+		return fail(why, "cannot read the image");
+	if (k->head_len >= SELFMAG && !memcmp(k->head, ELFMAG, SELFMAG))
+		return parse_elf(k->head, k->head_len, blob->size, k, why);
+	if (k->head_len < SETUP_HDR_OFF + sizeof(struct setup_header))
+		return fail(why, "file too small to be a kernel image");
+	return parse_bzimage(k->head, blob->size, k, why);
 }
 
 unsigned int boot_x86_e820(const struct guestmem *gm,
@@ -230,7 +261,7 @@ int boot_x86_zero_page(struct boot_params *bp, const struct boot_kernel *k,
 	memset(bp, 0, sizeof(*bp));
 	if (k->kind == BOOT_KERNEL_BZIMAGE) {
 		/* Start from the image's own header, as the protocol asks. */
-		memcpy(hdr, k->image + SETUP_HDR_OFF, k->hdr_len);
+		memcpy(hdr, k->head + SETUP_HDR_OFF, k->hdr_len);
 	} else {
 		hdr->boot_flag = BOOT_FLAG;
 		hdr->header = HDR_MAGIC;
@@ -268,17 +299,27 @@ static uint64_t kernel_end(const struct boot_kernel *k)
 	       k->init_size;
 }
 
+/* Copy `len` bytes of `b` from `off` straight into guest RAM at `gpa`. */
+static int load_blob(const struct guestmem *gm, uint64_t gpa,
+		     const struct boot_blob *b, uint64_t off, uint64_t len)
+{
+	void *dst = guestmem_ptr(gm, gpa, len);
+
+	if (!dst)
+		return -EFAULT;
+	return boot_blob_read(b, off, dst, (size_t)len);
+}
+
 static int load_kernel(const struct guestmem *gm, const struct boot_kernel *k,
 		       const char **why)
 {
 	unsigned int i;
 
 	if (k->kind == BOOT_KERNEL_BZIMAGE)
-		return guestmem_write(gm, MACHINE_KERNEL_ADDR,
-				      k->image + k->setup_size,
-				      k->size - k->setup_size)
-			       ? fail(why, "guest memory too small for the "
-					   "kernel")
+		return load_blob(gm, MACHINE_KERNEL_ADDR, k->blob,
+				 k->setup_size, k->blob->size - k->setup_size)
+			       ? fail(why, "cannot load the kernel into guest "
+					   "memory")
 			       : 0;
 	for (i = 0; i < k->nr_segs; i++) {
 		const struct boot_segment *s = &k->segs[i];
@@ -287,7 +328,8 @@ static int load_kernel(const struct guestmem *gm, const struct boot_kernel *k,
 		if (!dst || s->paddr < MIB(1))
 			return fail(why, "ELF segment does not fit in guest "
 					 "RAM above 1 MiB (more --memory?)");
-		memcpy(dst, k->image + s->offset, s->filesz);
+		if (boot_blob_read(k->blob, s->offset, dst, s->filesz))
+			return fail(why, "cannot read an ELF segment");
 		memset(dst + s->filesz, 0, s->memsz - s->filesz);
 	}
 	return 0;
@@ -335,7 +377,7 @@ int boot_x86_load(const struct guestmem *gm, const struct boot_kernel *k,
 {
 	const struct guestmem_region *low = &gm->regions[0];
 	struct boot_params *bp;
-	uint64_t initrd_addr = 0, kend, top;
+	uint64_t initrd_addr = 0, initrd_size = 0, kend, top;
 	size_t cmdline_len = strlen(cfg->cmdline);
 	uint8_t *mp;
 	int ret;
@@ -354,16 +396,21 @@ int boot_x86_load(const struct guestmem *gm, const struct boot_kernel *k,
 	if (ret)
 		return ret;
 
-	if (cfg->initrd_size) {
+	if (cfg->initrd && cfg->initrd->size) {
+		uint64_t size = cfg->initrd->size;
+
 		top = MIN(low->size, (uint64_t)k->initrd_addr_max + 1);
-		if (cfg->initrd_size > top - kend)
+		if (size > top - kend)
 			return fail(why, "initrd does not fit in guest memory "
 					 "above the kernel (more --memory?)");
-		initrd_addr = ALIGN_DOWN(top - cfg->initrd_size, 4096);
+		initrd_addr = ALIGN_DOWN(top - size, 4096);
 		if (initrd_addr < kend)
 			return fail(why, "initrd does not fit in guest memory "
 					 "above the kernel (more --memory?)");
-		guestmem_write(gm, initrd_addr, cfg->initrd, cfg->initrd_size);
+		if (load_blob(gm, initrd_addr, cfg->initrd, 0, size))
+			return fail(why, "cannot load the initrd into guest "
+					 "memory");
+		initrd_size = size;
 	}
 	if (guestmem_write(gm, MACHINE_CMDLINE_ADDR, cfg->cmdline,
 			   cmdline_len + 1))
@@ -373,7 +420,7 @@ int boot_x86_load(const struct guestmem *gm, const struct boot_kernel *k,
 	if (!bp)
 		return fail(why, "cannot write the zero page");
 	boot_x86_zero_page(bp, k, gm, MACHINE_CMDLINE_ADDR, initrd_addr,
-			   cfg->initrd_size);
+			   initrd_size);
 
 	if (write_page_tables(gm) || write_gdt(gm, entry))
 		return fail(why, "cannot write boot page tables");
@@ -389,9 +436,10 @@ int boot_x86_load(const struct guestmem *gm, const struct boot_kernel *k,
 	/* bzImage: startup_64 sits 0x200 into the protected-mode code. */
 	entry->rip = k->kind == BOOT_KERNEL_BZIMAGE ? MACHINE_KERNEL_ADDR + 0x200
 						    : k->elf_entry;
-	log_info("kernel %s, entry %#llx, initrd %zu bytes at %#llx",
+	log_info("kernel %s, entry %#llx, initrd %llu bytes at %#llx",
 		 k->kind == BOOT_KERNEL_BZIMAGE ? "bzImage" : "ELF",
-		 (unsigned long long)entry->rip, cfg->initrd_size,
+		 (unsigned long long)entry->rip,
+		 (unsigned long long)initrd_size,
 		 (unsigned long long)initrd_addr);
 	return 0;
 }

@@ -22,6 +22,23 @@
 #include "guestmem.h"
 
 #define BOOT_MAX_SEGMENTS 16
+/* Headers are parsed from the first bytes of the image only. */
+#define BOOT_HEAD_SIZE 16384u
+
+/*
+ * An image (kernel or initrd) that is copied into guest memory piecewise:
+ * from a file with pread(), or from memory. Nothing holds a second full
+ * copy of it.
+ */
+struct boot_blob {
+	uint64_t size;
+	const uint8_t *mem; /* set: read from memory */
+	int fd; /* otherwise: pread() from this file */
+};
+
+/* Copy [off, off + len) of the blob to dst; -EIO past its end. */
+int boot_blob_read(const struct boot_blob *b, uint64_t off, void *dst,
+		   size_t len);
 
 enum boot_kernel_kind {
 	BOOT_KERNEL_BZIMAGE,
@@ -37,8 +54,9 @@ struct boot_segment {
 
 struct boot_kernel {
 	enum boot_kernel_kind kind;
-	const uint8_t *image;
-	size_t size;
+	const struct boot_blob *blob;
+	uint8_t head[BOOT_HEAD_SIZE]; /* first bytes of the image */
+	size_t head_len;
 	/* Both kinds */
 	uint32_t cmdline_max; /* longest command line, without the NUL */
 	uint32_t initrd_addr_max;
@@ -56,16 +74,16 @@ struct boot_kernel {
 };
 
 /*
- * Validate `image` and fill `k` (which points into `image`). On failure
- * returns -EINVAL and sets *why to a sentence for the user.
+ * Read the image's headers, validate them against its size and fill `k`
+ * (which keeps a pointer to `blob`). On failure returns -EINVAL (or the
+ * read error) and sets *why to a sentence for the user.
  */
-int boot_kernel_parse(const uint8_t *image, size_t size,
-		      struct boot_kernel *k, const char **why);
+int boot_kernel_parse(const struct boot_blob *blob, struct boot_kernel *k,
+		      const char **why);
 
 struct boot_x86_config {
 	const char *cmdline;
-	const uint8_t *initrd;
-	size_t initrd_size;
+	const struct boot_blob *initrd; /* NULL: none */
 	unsigned int nr_cpus;
 };
 

@@ -85,6 +85,9 @@ void cpuid_set_vcpu(struct kvm_cpuid2 *c, unsigned int apic_id)
 		case 0x1f:
 			e->edx = apic_id; /* x2APIC id */
 			break;
+		case 0x8000001e:
+			e->eax = apic_id; /* AMD extended APIC id */
+			break;
 		default:
 			break;
 		}

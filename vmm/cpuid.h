@@ -15,7 +15,10 @@
 /* Remove the features kvm_pvm's emulator lacks (XSAVE/AVX*, SMAP, ...). */
 void cpuid_filter_pvm(struct kvm_cpuid2 *c);
 
-/* Per-vCPU fields: APIC ids in leaves 0x1, 0xB and 0x1F; hypervisor bit. */
+/*
+ * Per-vCPU fields: APIC ids in leaves 0x1, 0xB, 0x1F and 0x8000001E; the
+ * hypervisor bit.
+ */
 void cpuid_set_vcpu(struct kvm_cpuid2 *c, unsigned int apic_id);
 
 /* Find an entry, NULL if absent. */

@@ -8,6 +8,7 @@
 #ifndef VMM_MACHINE_H
 #define VMM_MACHINE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Guest-physical memory map. */
@@ -34,6 +35,9 @@
 #define MACHINE_MIN_RAM_MIB 32ull
 #define MACHINE_MAX_CPUS 64u
 
+/* virtio-mmio devices, one 4 KiB window each, in the hole below 4 GiB. */
+#define MACHINE_VIRTIO_BASE 0xD0000000ull
+
 /* ISA IRQs 0..15 are routed 1:1 to IOAPIC pins 0..15. */
 #define MACHINE_NR_ISA_IRQS 16u
 
@@ -47,17 +51,40 @@ enum machine_dev_id {
 	MACHINE_DEV_I8042_DATA,
 	MACHINE_DEV_I8042_CMD,
 	MACHINE_DEV_DEBUG_EXIT,
+	MACHINE_DEV_VIRTIO_RNG,
+	MACHINE_DEV_VIRTIO_VSOCK,
 	MACHINE_NR_DEVS,
+};
+
+enum machine_dev_kind {
+	MACHINE_KIND_LEGACY, /* always present */
+	MACHINE_KIND_VIRTIO_MMIO, /* present when configured */
 };
 
 struct machine_dev {
 	const char *name;
+	enum machine_dev_kind kind;
 	enum machine_bus bus;
 	uint64_t base;
 	uint64_t size;
-	int irq; /* -1: none */
+	int irq; /* ISA IRQ / IOAPIC pin, -1: none */
 };
 
 extern const struct machine_dev machine_devs[MACHINE_NR_DEVS];
+
+/* Which devices a VM has: bit (1 << enum machine_dev_id). */
+typedef uint32_t machine_devset;
+
+static inline int machine_has(machine_devset set, enum machine_dev_id id)
+{
+	return (set >> id) & 1;
+}
+
+/*
+ * The kernel command line entries that tell Linux about the present
+ * virtio-mmio devices ("virtio_mmio.device=4K@0xd0000000:5 ..."), each
+ * preceded by a space. Returns the length, or -ENOSPC.
+ */
+int machine_virtio_cmdline(machine_devset set, char *buf, size_t size);
 
 #endif

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "machine.h"
 #include "util.h"
+#include "vcpu.h"
 #include "vm.h"
 
 #ifndef VMM_VERSION
@@ -37,10 +38,12 @@ static const char usage_text[] =
 	"  --memory MIB           guest RAM in MiB (default 256, minimum 32)\n"
 	"  --cpus N               number of vCPUs, 1..64 (default 1)\n"
 	"  --vsock-cid N          guest vsock CID, 3..4294967294\n"
+	"  --no-rng               no virtio-rng entropy device\n"
 	"  --cpu-compat MODE      auto (default): detect a kvm_pvm host; host: pass\n"
 	"                         KVM's CPUID through; pvm: hide what kvm_pvm's\n"
 	"                         emulator cannot run and add its work-arounds\n"
 	"Diagnostics:\n"
+	"  --dump-dtb FILE        write the machine's device tree to FILE and exit\n"
 	"  --stats                print start-up time, exit counts and memory use\n"
 	"                         on stderr when the VM stops\n"
 	"  -v, --verbose          more log output (repeat for debug)\n"
@@ -95,6 +98,8 @@ enum {
 	OPT_CPUS,
 	OPT_VSOCK_CID,
 	OPT_CPU_COMPAT,
+	OPT_NO_RNG,
+	OPT_DUMP_DTB,
 	OPT_STATS,
 };
 
@@ -110,6 +115,8 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg)
 		{ "cpus", required_argument, NULL, OPT_CPUS },
 		{ "vsock-cid", required_argument, NULL, OPT_VSOCK_CID },
 		{ "cpu-compat", required_argument, NULL, OPT_CPU_COMPAT },
+		{ "no-rng", no_argument, NULL, OPT_NO_RNG },
+		{ "dump-dtb", required_argument, NULL, OPT_DUMP_DTB },
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -158,6 +165,12 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg)
 				die("--cpu-compat: '%s' is not one of auto, "
 				    "host, pvm", optarg);
 			break;
+		case OPT_NO_RNG:
+			cfg->no_rng = true;
+			break;
+		case OPT_DUMP_DTB:
+			cfg->dump_dtb = optarg;
+			break;
 		case OPT_STATS:
 			cfg->stats = true;
 			break;
@@ -182,7 +195,7 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg)
 	}
 	if (optind < argc)
 		die("unexpected argument '%s'", argv[optind]);
-	if (!cfg->kernel_path)
+	if (!cfg->kernel_path && !cfg->dump_dtb)
 		die("--kernel PATH is required");
 	if (cfg->cmdline_append && cfg->cmdline_replace)
 		die("--cmdline and --cmdline-replace cannot be combined");
@@ -208,6 +221,8 @@ int main(int argc, char **argv)
 	int ret;
 
 	parse_args(argc, argv, &cfg);
+	if (cfg.dump_dtb)
+		return vm_dump_dtb(&cfg) ? VM_EXIT_ERROR : 0;
 
 	/*
 	 * Block the stop signals (read through a signalfd by the event loop)
@@ -218,9 +233,9 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(VCPU_KICK_SIGNAL, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	ret = vm_create(&vm, &cfg);

@@ -15,10 +15,6 @@
 #define MIB(x) ((uint64_t)(x) << 20)
 #define GIB(x) ((uint64_t)(x) << 30)
 
-/* Read a whole file into a malloc'd buffer; -errno on failure. */
-int util_read_file(const char *path, uint8_t **data, size_t *size,
-		   size_t max_size);
-
 /* Monotonic clock in nanoseconds. */
 uint64_t util_now_ns(void);
 

@@ -22,18 +22,20 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "boot_x86.h"
 #include "cpuid.h"
+#include "fdt_machine.h"
 #include "initramfs.h"
 #include "log.h"
 #include "machine.h"
 #include "util.h"
 #include "vcpu.h"
 
-#define KERNEL_MAX_SIZE (512u << 20)
-#define INITRD_MAX_SIZE (1024u << 20)
+#define KERNEL_MAX_SIZE (512ull << 20)
+#define INITRD_MAX_SIZE (1024ull << 20)
 #define MAX_CPUID_ENTRIES 256
 #define PANIC_MARKER "Kernel panic - not syncing"
 #define PANIC_GRACE_NS 2000000000ll
@@ -50,7 +52,7 @@
 static const char pvm_cmdline[] =
 	"noxsave clearcpuid=151,158,306,156,293,288,298,145,515,516,534,"
 	"311,312,59,308 rcupdate.rcu_cpu_stall_suppress=1 "
-	"alternatives_no_int3_selftest";
+	"skip_int3_selftest";
 
 static const char default_cmdline[] = "console=ttyS0 reboot=k panic=-1";
 
@@ -140,6 +142,37 @@ static void guest_debug_exit(void *opaque, uint8_t code)
 }
 
 /* Setup steps ------------------------------------------------------------ */
+
+static bool host_is_pvm(void)
+{
+	return access("/sys/module/kvm_pvm", F_OK) == 0;
+}
+
+static bool pvm_mode(const struct vm_config *cfg)
+{
+	switch (cfg->cpu_compat) {
+	case VM_CPU_COMPAT_PVM:
+		return true;
+	case VM_CPU_COMPAT_HOST:
+		return false;
+	default:
+		return host_is_pvm();
+	}
+}
+
+/* The devices this configuration has. */
+static machine_devset vm_devset(const struct vm_config *cfg)
+{
+	machine_devset set = 0;
+	unsigned int i;
+
+	for (i = 0; i < MACHINE_NR_DEVS; i++)
+		if (machine_devs[i].kind == MACHINE_KIND_LEGACY)
+			set |= 1u << i;
+	if (!cfg->no_rng)
+		set |= 1u << MACHINE_DEV_VIRTIO_RNG;
+	return set;
+}
 
 static int kvm_open(struct vm *vm)
 {
@@ -238,11 +271,6 @@ static int setup_irqchip(struct vm *vm)
 	return 0;
 }
 
-static bool host_is_pvm(void)
-{
-	return access("/sys/module/kvm_pvm", F_OK) == 0;
-}
-
 static int setup_cpuid(struct vm *vm)
 {
 	struct kvm_cpuid2 *c;
@@ -257,17 +285,6 @@ static int setup_cpuid(struct vm *vm)
 		log_err("KVM_GET_SUPPORTED_CPUID failed: %s", strerror(errno));
 		free(c);
 		return ret;
-	}
-	switch (vm->cfg->cpu_compat) {
-	case VM_CPU_COMPAT_AUTO:
-		vm->pvm_mode = host_is_pvm();
-		break;
-	case VM_CPU_COMPAT_PVM:
-		vm->pvm_mode = true;
-		break;
-	case VM_CPU_COMPAT_HOST:
-		vm->pvm_mode = false;
-		break;
 	}
 	if (vm->pvm_mode)
 		cpuid_filter_pvm(c);
@@ -308,79 +325,127 @@ static int setup_devices(struct vm *vm)
 		ret = bus_register(&vm->pio, d[MACHINE_DEV_DEBUG_EXIT].base,
 				   d[MACHINE_DEV_DEBUG_EXIT].size,
 				   &debug_exit_ops, &vm->debug_exit);
-	if (ret)
+	if (ret) {
 		log_err("device registration failed: %s", strerror(-ret));
+		return ret;
+	}
+	if (machine_has(vm->devs, MACHINE_DEV_VIRTIO_RNG)) {
+		struct virtio_mmio_config rc = rng_mmio_config(&vm->rng);
+
+		ret = vm_virtio_create(vm, &vm->rng_virtio,
+				       MACHINE_DEV_VIRTIO_RNG, &rc);
+		vm->rng.mmio = vm->rng_virtio.mmio;
+	}
 	return ret;
 }
 
+/*
+ * Defaults (plus the kvm_pvm work-arounds), then the entries that describe
+ * the machine's virtio devices, then the user's text (which may end in
+ * "-- init args"). --cmdline-replace replaces the defaults, and the device
+ * entries follow it: without them the guest cannot find its devices.
+ */
 static char *build_cmdline(const struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
+	char devices[512];
 	char *s;
 	int n;
 
+	if (machine_virtio_cmdline(vm->devs, devices, sizeof(devices)) < 0)
+		return NULL;
 	if (cfg->cmdline_replace)
-		return strdup(cfg->cmdline_replace);
-	n = asprintf(&s, "%s%s%s%s%s", default_cmdline,
-		     vm->pvm_mode ? " " : "", vm->pvm_mode ? pvm_cmdline : "",
-		     cfg->cmdline_append ? " " : "",
-		     cfg->cmdline_append ? cfg->cmdline_append : "");
+		n = asprintf(&s, "%s%s", cfg->cmdline_replace, devices);
+	else
+		n = asprintf(&s, "%s%s%s%s%s%s", default_cmdline,
+			     vm->pvm_mode ? " " : "",
+			     vm->pvm_mode ? pvm_cmdline : "", devices,
+			     cfg->cmdline_append ? " " : "",
+			     cfg->cmdline_append ? cfg->cmdline_append : "");
 	return n < 0 ? NULL : s;
+}
+
+/* Open a regular file as a blob; the caller closes blob->fd. */
+static int open_blob(const char *flag, const char *path, uint64_t max,
+		     struct boot_blob *blob)
+{
+	struct stat st;
+	int ret;
+
+	blob->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (blob->fd < 0) {
+		ret = -errno;
+		log_err("%s %s: %s", flag, path, strerror(errno));
+		return ret;
+	}
+	if (fstat(blob->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		log_err("%s %s: not a regular file", flag, path);
+		return -EINVAL;
+	}
+	if ((uint64_t)st.st_size > max) {
+		log_err("%s %s: larger than %llu MiB", flag, path,
+			(unsigned long long)(max >> 20));
+		return -EFBIG;
+	}
+	blob->size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* Validate the kernel and initrd files before touching KVM. */
+static int read_images(struct vm *vm)
+{
+	const struct vm_config *cfg = vm->cfg;
+	const char *why = NULL;
+	int ret;
+
+	ret = open_blob("--kernel", cfg->kernel_path, KERNEL_MAX_SIZE,
+			&vm->kernel_blob);
+	if (ret)
+		return ret;
+	ret = boot_kernel_parse(&vm->kernel_blob, &vm->kernel, &why);
+	if (ret) {
+		log_err("--kernel %s: %s", cfg->kernel_path, why);
+		return ret;
+	}
+	if (!cfg->initrd_path) {
+		vm->initrd_blob.mem = vmm_initramfs_start;
+		vm->initrd_blob.size =
+			(uint64_t)(vmm_initramfs_end - vmm_initramfs_start);
+		return 0;
+	}
+	return open_blob("--initrd", cfg->initrd_path, INITRD_MAX_SIZE,
+			 &vm->initrd_blob);
+}
+
+static void close_images(struct vm *vm)
+{
+	if (vm->kernel_blob.fd >= 0)
+		close(vm->kernel_blob.fd);
+	if (vm->initrd_blob.fd >= 0)
+		close(vm->initrd_blob.fd);
+	vm->kernel_blob.fd = vm->initrd_blob.fd = -1;
 }
 
 static int load_guest(struct vm *vm, struct boot_x86_entry *entry)
 {
-	const struct vm_config *cfg = vm->cfg;
-	struct boot_x86_config bc = { .nr_cpus = cfg->nr_cpus };
-	uint8_t *kernel = NULL, *initrd = NULL;
-	size_t kernel_size, initrd_size;
-	struct boot_kernel k;
+	struct boot_x86_config bc = {
+		.nr_cpus = vm->cfg->nr_cpus,
+		.initrd = &vm->initrd_blob,
+	};
 	const char *why = NULL;
-	char *cmdline = NULL;
+	char *cmdline;
 	int ret;
 
-	ret = util_read_file(cfg->kernel_path, &kernel, &kernel_size,
-			     KERNEL_MAX_SIZE);
-	if (ret) {
-		log_err("--kernel %s: %s", cfg->kernel_path,
-			ret == -EFBIG ? "larger than 512 MiB" : strerror(-ret));
-		return ret;
-	}
-	ret = boot_kernel_parse(kernel, kernel_size, &k, &why);
-	if (ret) {
-		log_err("--kernel %s: %s", cfg->kernel_path, why);
-		goto out;
-	}
-	if (cfg->initrd_path) {
-		ret = util_read_file(cfg->initrd_path, &initrd, &initrd_size,
-				     INITRD_MAX_SIZE);
-		if (ret) {
-			log_err("--initrd %s: %s", cfg->initrd_path,
-				ret == -EFBIG ? "larger than 1 GiB"
-					      : strerror(-ret));
-			goto out;
-		}
-		bc.initrd = initrd;
-		bc.initrd_size = initrd_size;
-	} else {
-		bc.initrd = vmm_initramfs_start;
-		bc.initrd_size =
-			(size_t)(vmm_initramfs_end - vmm_initramfs_start);
-	}
 	cmdline = build_cmdline(vm);
-	if (!cmdline) {
-		ret = -ENOMEM;
-		goto out;
-	}
+	if (!cmdline)
+		return -ENOMEM;
 	bc.cmdline = cmdline;
 	log_info("command line: %s", cmdline);
-	ret = boot_x86_load(&vm->mem, &k, &bc, entry, &why);
+	ret = boot_x86_load(&vm->mem, &vm->kernel, &bc, entry, &why);
 	if (ret)
-		log_err("--kernel %s: %s", cfg->kernel_path, why);
-out:
+		log_err("--kernel %s: %s", vm->cfg->kernel_path, why);
 	free(cmdline);
-	free(initrd);
-	free(kernel);
+	close_images(vm);
 	return ret;
 }
 
@@ -442,13 +507,18 @@ int vm_create(struct vm **out, const struct vm_config *cfg)
 	if (!vm)
 		return -ENOMEM;
 	vm->cfg = cfg;
+	vm->pvm_mode = pvm_mode(cfg);
+	vm->devs = vm_devset(cfg);
 	vm->kvm_fd = vm->vm_fd = -1;
 	vm->stop_efd = vm->panic_efd = vm->sig_fd = -1;
+	vm->kernel_blob.fd = vm->initrd_blob.fd = -1;
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	*out = vm;
 
-	ret = kvm_open(vm);
+	ret = read_images(vm);
+	if (!ret)
+		ret = kvm_open(vm);
 	if (!ret)
 		ret = setup_memory(vm);
 	if (!ret)
@@ -672,6 +742,8 @@ int vm_run(struct vm *vm)
 		    sizeof(vm->sig_buf));
 	console_enter(vm);
 	stdin_arm(vm);
+	if (machine_has(vm->devs, MACHINE_DEV_VIRTIO_RNG))
+		vm_virtio_start(&vm->rng_virtio);
 
 	for (i = 0; i < vm->nr_vcpus; i++) {
 		ret = vcpu_start(&vm->vcpus[i]);
@@ -724,10 +796,12 @@ void vm_destroy(struct vm *vm)
 	for (i = vm->nr_vcpus; i-- > 0;)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
+	vm_virtio_destroy(&vm->rng_virtio);
 	serial8250_destroy(vm->serial);
 	bus_destroy(&vm->mmio);
 	bus_destroy(&vm->pio);
 	free(vm->cpuid);
+	close_images(vm);
 	guestmem_destroy(&vm->mem);
 	if (vm->sig_fd >= 0)
 		close(vm->sig_fd);
@@ -740,4 +814,55 @@ void vm_destroy(struct vm *vm)
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	free(vm);
+}
+
+int vm_dump_dtb(const struct vm_config *cfg)
+{
+	struct vm vm = { .cfg = cfg };
+	struct fdt_machine fm;
+	size_t size = 64 * 1024;
+	char *cmdline = NULL;
+	void *blob = NULL;
+	int ret, len;
+	FILE *f;
+
+	vm.pvm_mode = pvm_mode(cfg);
+	vm.devs = vm_devset(cfg);
+	/* Only the layout is needed: the mapping is reserved, never touched. */
+	ret = guestmem_create(&vm.mem, MIB(cfg->mem_mib), MACHINE_LOW_RAM_LIMIT,
+			      MACHINE_HIGH_RAM_BASE);
+	if (ret) {
+		log_err("cannot lay out %llu MiB of guest memory: %s",
+			(unsigned long long)cfg->mem_mib, strerror(-ret));
+		return ret;
+	}
+	cmdline = build_cmdline(&vm);
+	blob = malloc(size);
+	ret = -ENOMEM;
+	if (!cmdline || !blob)
+		goto out;
+	fm = (struct fdt_machine){ .mem = &vm.mem, .nr_cpus = cfg->nr_cpus,
+				   .devs = vm.devs, .bootargs = cmdline };
+	len = fdt_render(&fm, blob, size);
+	if (len < 0) {
+		ret = len;
+		log_err("cannot render the device tree: %s", strerror(-ret));
+		goto out;
+	}
+	f = fopen(cfg->dump_dtb, "wb");
+	if (!f || fwrite(blob, 1, (size_t)len, f) != (size_t)len) {
+		ret = -errno;
+		log_err("--dump-dtb %s: %s", cfg->dump_dtb, strerror(errno));
+		if (f)
+			fclose(f);
+		goto out;
+	}
+	ret = fclose(f) ? -errno : 0;
+	if (ret)
+		log_err("--dump-dtb %s: %s", cfg->dump_dtb, strerror(-ret));
+out:
+	free(blob);
+	free(cmdline);
+	guestmem_destroy(&vm.mem);
+	return ret;
 }

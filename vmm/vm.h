@@ -13,12 +13,15 @@
 #include <stdint.h>
 #include <termios.h>
 
+#include "boot_x86.h"
 #include "bus.h"
 #include "debug_exit.h"
 #include "evloop.h"
 #include "guestmem.h"
 #include "i8042.h"
+#include "rng.h"
 #include "serial8250.h"
+#include "vm_virtio.h"
 
 enum vm_cpu_compat {
 	VM_CPU_COMPAT_AUTO, /* detect kvm_pvm */
@@ -35,6 +38,8 @@ struct vm_config {
 	unsigned int nr_cpus;
 	uint64_t vsock_cid; /* 0: no vsock device */
 	enum vm_cpu_compat cpu_compat;
+	bool no_rng;
+	const char *dump_dtb; /* write the device tree here and exit */
 	bool stats;
 	int64_t start_ns; /* process start, for --stats */
 };
@@ -65,6 +70,10 @@ struct vm {
 	int vcpu_mmap_size;
 	bool pvm_mode;
 	struct kvm_cpuid2 *cpuid;
+	/* Kernel and initrd, open only until they are in guest RAM. */
+	struct boot_blob kernel_blob;
+	struct boot_kernel kernel;
+	struct boot_blob initrd_blob;
 	struct guestmem mem;
 	struct bus pio;
 	struct bus mmio;
@@ -73,9 +82,12 @@ struct vm {
 	struct vcpu *vcpus;
 	unsigned int nr_vcpus;
 
+	machine_devset devs;
 	struct serial8250 *serial;
 	struct i8042 i8042;
 	struct debug_exit debug_exit;
+	struct rng rng;
+	struct vm_virtio rng_virtio;
 
 	/* Stop protocol: any thread may request, the loop thread acts. */
 	_Atomic int stop_reason;
@@ -114,6 +126,9 @@ int vm_create(struct vm **out, const struct vm_config *cfg);
 /* Boot and run until the guest stops; returns the process exit status. */
 int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
+
+/* --dump-dtb: render the device tree of the configured VM into a file. */
+int vm_dump_dtb(const struct vm_config *cfg);
 
 /* Thread-safe; the first request decides the exit status. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code);

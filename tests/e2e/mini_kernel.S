@@ -1,10 +1,12 @@
 /*
- * A minimal 64-bit "kernel" for fast VMM tests: entered in long mode like
- * Linux (RSI = zero page), it prints the command line the VMM passed
- * (boot_params.hdr.cmd_line_ptr at zero page + 0x228) on the 8250, then
- * writes the number given as "code=<digit>" ... here simply: writes the
- * byte at cmdline[0] - '0' to the debug-exit port, or halts if the command
- * line starts with 'h', or triple-faults if it starts with 't'.
+ * A minimal 64-bit "kernel" for fast VMM tests. Entered in long mode as
+ * Linux is (RSI = zero page), it prints the command line the VMM passed
+ * (boot_params.hdr.cmd_line_ptr, zero page + 0x228) on the 8250, then acts
+ * on the command line's first character:
+ *   '0'..'9'  write that number to the debug-exit port
+ *   'r'       reset through the i8042 (what reboot=k does)
+ *   't'       triple fault (load an empty IDT, then fault)
+ *   'h'       halt forever with interrupts off
  */
 	.code64
 	.section .text
@@ -26,6 +28,8 @@ _start:
 	je	3f
 	cmpb	$'r', %al
 	je	4f
+	cmpb	$'h', %al
+	je	5f
 	sub	$'0', %al
 	mov	$0x501, %dx
 	outb	%al, %dx
@@ -36,6 +40,9 @@ _start:
 	movb	$0xfe, %al
 	outb	%al, %dx
 	hlt
+5:	cli
+	hlt
+	jmp	5b
 
 	.section .rodata
 null_idt:

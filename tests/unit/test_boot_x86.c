@@ -87,17 +87,28 @@ static uint8_t *make_elf(size_t *size, uint64_t entry)
 	return img;
 }
 
-static int parse_copy(const uint8_t *img, size_t len)
+static struct boot_kernel k;
+
+static int parse(const uint8_t *img, size_t len, struct boot_blob *blob)
 {
-	uint8_t *copy = malloc(len ? len : 1);
-	struct boot_kernel k;
 	const char *why = NULL;
 	int ret;
 
-	memcpy(copy, img, len);
-	ret = boot_kernel_parse(copy, len, &k, &why);
+	*blob = (struct boot_blob){ .mem = img, .size = len, .fd = -1 };
+	ret = boot_kernel_parse(blob, &k, &why);
 	if (ret)
 		ck_assert_ptr_nonnull(why);
+	return ret;
+}
+
+static int parse_copy(const uint8_t *img, size_t len)
+{
+	uint8_t *copy = malloc(len ? len : 1);
+	struct boot_blob blob;
+	int ret;
+
+	memcpy(copy, img, len);
+	ret = parse(copy, len, &blob);
 	free(copy);
 	return ret;
 }
@@ -106,10 +117,9 @@ START_TEST(bzimage_valid)
 {
 	size_t size;
 	uint8_t *img = make_bzimage(&size);
-	struct boot_kernel k;
-	const char *why = NULL;
+	struct boot_blob blob;
 
-	ck_assert_int_eq(boot_kernel_parse(img, size, &k, &why), 0);
+	ck_assert_int_eq(parse(img, size, &blob), 0);
 	ck_assert_int_eq(k.kind, BOOT_KERNEL_BZIMAGE);
 	ck_assert_uint_eq(k.setup_size, SETUP_SIZE);
 	ck_assert_uint_eq(k.init_size, 2 * PAYLOAD);
@@ -180,10 +190,9 @@ START_TEST(elf_valid_physical_and_virtual_entry)
 	for (i = 0; i < 2; i++) {
 		size_t size;
 		uint8_t *img = make_elf(&size, entries[i]);
-		struct boot_kernel k;
-		const char *why = NULL;
+		struct boot_blob blob;
 
-		ck_assert_int_eq(boot_kernel_parse(img, size, &k, &why), 0);
+		ck_assert_int_eq(parse(img, size, &blob), 0);
 		ck_assert_int_eq(k.kind, BOOT_KERNEL_ELF);
 		ck_assert_uint_eq(k.nr_segs, 1);
 		ck_assert_uint_eq(k.elf_entry, 0x1000010);
@@ -279,20 +288,21 @@ START_TEST(load_elf_lays_out_memory)
 {
 	static const char cmdline[] = "console=ttyS0 vmm.test=x";
 	uint8_t initrd[0x3000];
+	struct boot_blob rd_blob = { .mem = initrd, .size = sizeof(initrd),
+				     .fd = -1 };
 	struct boot_x86_config cfg = {
-		.cmdline = cmdline, .initrd = initrd,
-		.initrd_size = sizeof(initrd), .nr_cpus = 2,
+		.cmdline = cmdline, .initrd = &rd_blob, .nr_cpus = 2,
 	};
 	struct boot_x86_entry e;
 	struct boot_params *bp;
-	struct boot_kernel k;
+	struct boot_blob blob;
 	const char *why = NULL;
 	size_t size;
 	uint8_t *img = make_elf(&size, 0x1000000);
 	uint64_t *pml4, rd;
 
 	memset(initrd, 0xab, sizeof(initrd));
-	ck_assert_int_eq(boot_kernel_parse(img, size, &k, &why), 0);
+	ck_assert_int_eq(parse(img, size, &blob), 0);
 	ck_assert_int_eq(boot_x86_load(&gm, &k, &cfg, &e, &why), 0);
 	ck_assert_uint_eq(e.rip, 0x1000000);
 	ck_assert_uint_eq(e.rsi, MACHINE_ZERO_PAGE_ADDR);
@@ -326,15 +336,16 @@ START_TEST(load_bzimage_entry_and_payload)
 	struct boot_x86_config cfg = { .cmdline = "", .nr_cpus = 1 };
 	struct boot_x86_entry e;
 	struct boot_params *bp;
-	struct boot_kernel k;
+	struct boot_blob blob;
 	const char *why = NULL;
 	size_t size;
 	uint8_t *img = make_bzimage(&size);
 
-	ck_assert_int_eq(boot_kernel_parse(img, size, &k, &why), 0);
+	ck_assert_int_eq(parse(img, size, &blob), 0);
 	ck_assert_int_eq(boot_x86_load(&gm, &k, &cfg, &e, &why), 0);
 	ck_assert_uint_eq(e.rip, MACHINE_KERNEL_ADDR + 0x200);
 	ck_assert_mem_eq(ram + MACHINE_KERNEL_ADDR, img + SETUP_SIZE, PAYLOAD);
+	ck_assert_uint_eq(k.head_len, size);
 	bp = (struct boot_params *)(ram + MACHINE_ZERO_PAGE_ADDR);
 	/* The image's own header fields are carried over. */
 	ck_assert_uint_eq(bp->hdr.version, 0x020f);
@@ -347,15 +358,16 @@ END_TEST
 START_TEST(load_rejects_what_does_not_fit)
 {
 	static uint8_t big_initrd[RAM_SIZE];
+	struct boot_blob rd_blob = { .mem = big_initrd, .fd = -1 };
 	char long_cmdline[3000];
 	struct boot_x86_config cfg = { .cmdline = "", .nr_cpus = 1 };
 	struct boot_x86_entry e;
-	struct boot_kernel k;
+	struct boot_blob blob;
 	const char *why = NULL;
 	size_t size;
 	uint8_t *img = make_elf(&size, 0x1000000);
 
-	ck_assert_int_eq(boot_kernel_parse(img, size, &k, &why), 0);
+	ck_assert_int_eq(parse(img, size, &blob), 0);
 	memset(long_cmdline, 'a', sizeof(long_cmdline) - 1);
 	long_cmdline[sizeof(long_cmdline) - 1] = 0;
 	cfg.cmdline = long_cmdline;
@@ -363,12 +375,12 @@ START_TEST(load_rejects_what_does_not_fit)
 	ck_assert_ptr_nonnull(strstr(why, "command line"));
 
 	cfg.cmdline = "";
-	cfg.initrd = big_initrd;
-	cfg.initrd_size = RAM_SIZE - (16 << 20);
+	cfg.initrd = &rd_blob;
+	rd_blob.size = RAM_SIZE - (16 << 20);
 	ck_assert_int_eq(boot_x86_load(&gm, &k, &cfg, &e, &why), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(why, "initrd"));
 
-	cfg.initrd_size = 0;
+	cfg.initrd = NULL;
 	cfg.nr_cpus = MACHINE_MAX_CPUS + 1;
 	ck_assert_int_eq(boot_x86_load(&gm, &k, &cfg, &e, &why), -EINVAL);
 	free(img);
@@ -377,11 +389,25 @@ START_TEST(load_rejects_what_does_not_fit)
 	img = make_elf(&size, 0x1000000);
 	((Elf64_Phdr *)(img + sizeof(Elf64_Ehdr)))->p_paddr = 0x7000000;
 	((Elf64_Ehdr *)img)->e_entry = 0x7000000;
-	ck_assert_int_eq(boot_kernel_parse(img, size, &k, &why), 0);
+	ck_assert_int_eq(parse(img, size, &blob), 0);
 	cfg.nr_cpus = 1;
 	ck_assert_int_eq(boot_x86_load(&gm, &k, &cfg, &e, &why), -EINVAL);
 	ck_assert_ptr_nonnull(strstr(why, "memory"));
 	free(img);
+}
+END_TEST
+
+START_TEST(blob_reads_are_bounded)
+{
+	uint8_t data[64], out[64];
+	struct boot_blob b = { .mem = data, .size = sizeof(data), .fd = -1 };
+
+	memset(data, 7, sizeof(data));
+	ck_assert_int_eq(boot_blob_read(&b, 0, out, 64), 0);
+	ck_assert_int_eq(boot_blob_read(&b, 60, out, 4), 0);
+	ck_assert_int_eq(boot_blob_read(&b, 61, out, 4), -EIO);
+	ck_assert_int_eq(boot_blob_read(&b, 65, out, 0), -EIO);
+	ck_assert_int_eq(boot_blob_read(&b, ~0ull, out, 2), -EIO);
 }
 END_TEST
 
@@ -400,6 +426,7 @@ static Suite *suite(void)
 	tcase_add_test(parse, elf_every_truncation_rejected);
 	tcase_add_loop_test(parse, elf_corruptions_rejected, 0, 11);
 	tcase_add_test(parse, e820_low_and_high);
+	tcase_add_test(parse, blob_reads_are_bounded);
 	suite_add_tcase(s, parse);
 
 	tcase_add_checked_fixture(layout, load_setup, load_teardown);

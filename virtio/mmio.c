@@ -1,0 +1,377 @@
+/*
+ * mmio: virtio-mmio v2 register file and device status state machine.
+ *
+ * Trust edge: every register value comes from the guest driver. QueueSel
+ * is checked on every use; queue addresses and sizes are validated by
+ * vq_init() when the driver sets QueueReady; feature bits the device did
+ * not offer make FEATURES_OK fail; control registers accept only aligned
+ * 32-bit accesses. A driver that breaks the rules gets the access ignored
+ * or the device marked DEVICE_NEEDS_RESET, never a crash.
+ */
+#define LOG_TAG "virtio-mmio"
+#include "mmio.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static struct log_ratelimit mmio_rl;
+
+static uint64_t transport_features(void)
+{
+	return 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_EVENT_IDX |
+	       1ull << VIRTIO_F_INDIRECT_DESC;
+}
+
+int virtio_mmio_create(struct virtio_mmio **out,
+		       const struct virtio_mmio_config *cfg,
+		       const struct guestmem *mem,
+		       const struct virtio_mmio_host *host)
+{
+	struct virtio_mmio *m;
+
+	if (!cfg->nr_queues || cfg->nr_queues > VIRTIO_MMIO_MAX_QUEUES ||
+	    !cfg->queue_max || cfg->queue_max > VQ_MAX_SIZE ||
+	    (cfg->queue_max & (cfg->queue_max - 1)))
+		return -EINVAL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	pthread_mutex_init(&m->lock, NULL);
+	m->cfg = *cfg;
+	m->host = *host;
+	m->mem = mem;
+	m->device_features = cfg->device_features | transport_features();
+	*out = m;
+	return 0;
+}
+
+void virtio_mmio_destroy(struct virtio_mmio *m)
+{
+	if (!m)
+		return;
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+bool virtio_mmio_has_feature(const struct virtio_mmio *m, unsigned int bit)
+{
+	return bit < 64 && (m->driver_features >> bit) & 1;
+}
+
+/* The selected queue, or NULL when QueueSel is out of range. */
+static struct virtio_mmio_queue *selected(struct virtio_mmio *m)
+{
+	if (m->queue_sel >= m->cfg.nr_queues)
+		return NULL;
+	return &m->queues[m->queue_sel];
+}
+
+static void reset_locked(struct virtio_mmio *m)
+{
+	unsigned int i;
+
+	if (m->cfg.ops->reset)
+		m->cfg.ops->reset(m->cfg.dev);
+	for (i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
+		memset(&m->queues[i], 0, sizeof(m->queues[i]));
+	m->driver_features = 0;
+	m->device_features_sel = m->driver_features_sel = 0;
+	m->queue_sel = 0;
+	m->status = 0;
+	m->interrupt_status = 0;
+}
+
+static void raise_locked(struct virtio_mmio *m, uint32_t why)
+{
+	m->interrupt_status |= why;
+	m->host.irq(m->host.opaque);
+}
+
+void virtio_mmio_set_needs_reset(struct virtio_mmio *m)
+{
+	if (m->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
+		return;
+	log_warn_rl(&mmio_rl, "%s: device needs reset", m->cfg.name);
+	m->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+	/* Only a driver that got as far as DRIVER_OK expects to hear it. */
+	if (m->status & VIRTIO_STATUS_DRIVER_OK)
+		raise_locked(m, VIRTIO_MMIO_INT_CONFIG);
+}
+
+void virtio_mmio_config_changed(struct virtio_mmio *m)
+{
+	m->config_generation++;
+	if (m->status & VIRTIO_STATUS_DRIVER_OK)
+		raise_locked(m, VIRTIO_MMIO_INT_CONFIG);
+}
+
+struct vq *virtio_mmio_queue(struct virtio_mmio *m, unsigned int q)
+{
+	if (q >= m->cfg.nr_queues || !m->queues[q].vq.ready ||
+	    (m->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET))
+		return NULL;
+	return &m->queues[q].vq;
+}
+
+void virtio_mmio_signal_used(struct virtio_mmio *m, unsigned int q)
+{
+	struct vq *vq = virtio_mmio_queue(m, q);
+
+	if (vq && vq_should_notify(vq))
+		raise_locked(m, VIRTIO_MMIO_INT_VRING);
+}
+
+void virtio_mmio_requeue(struct virtio_mmio *m, unsigned int q)
+{
+	if (m->host.requeue)
+		m->host.requeue(m->host.opaque, q);
+}
+
+/* Deliver a notification; the lock is held. */
+static void notify_locked(struct virtio_mmio *m, unsigned int q)
+{
+	if (q >= m->cfg.nr_queues) {
+		log_debug_rl(&mmio_rl, "%s: notify for bad queue %u",
+			     m->cfg.name, q);
+		return;
+	}
+	if (!(m->status & VIRTIO_STATUS_DRIVER_OK) ||
+	    !virtio_mmio_queue(m, q))
+		return;
+	m->cfg.ops->queue_notify(m->cfg.dev, q);
+}
+
+void virtio_mmio_notify(struct virtio_mmio *m, unsigned int q)
+{
+	pthread_mutex_lock(&m->lock);
+	notify_locked(m, q);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void queue_ready_locked(struct virtio_mmio *m,
+			       struct virtio_mmio_queue *mq, uint32_t v)
+{
+	struct vq *vq = &mq->vq;
+
+	if (!v) {
+		vq->ready = false;
+		return;
+	}
+	if (vq->ready)
+		return;
+	vq->mem = m->mem;
+	vq->size = (uint16_t)mq->num;
+	vq->desc_gpa = (uint64_t)mq->desc_hi << 32 | mq->desc_lo;
+	vq->avail_gpa = (uint64_t)mq->driver_hi << 32 | mq->driver_lo;
+	vq->used_gpa = (uint64_t)mq->device_hi << 32 | mq->device_lo;
+	vq->event_idx = virtio_mmio_has_feature(m, VIRTIO_F_EVENT_IDX);
+	vq->indirect = virtio_mmio_has_feature(m, VIRTIO_F_INDIRECT_DESC);
+	if (mq->num == 0 || mq->num > m->cfg.queue_max || vq_init(vq)) {
+		log_warn_rl(&mmio_rl, "%s: queue %u set up with bad size %u "
+			    "or addresses", m->cfg.name, m->queue_sel,
+			    mq->num);
+		vq->ready = false;
+		virtio_mmio_set_needs_reset(m);
+	}
+}
+
+static void status_write_locked(struct virtio_mmio *m, uint32_t v)
+{
+	uint32_t old = m->status;
+
+	if (v == 0) {
+		reset_locked(m);
+		return;
+	}
+	/* The driver only ever adds bits (VIRTIO 1.2, 3.1.1). */
+	if ((v & old) != (old & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET)) {
+		log_debug_rl(&mmio_rl, "%s: status %#x -> %#x clears bits, "
+			     "ignored", m->cfg.name, old, v);
+		return;
+	}
+	v &= ~VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+	v |= old & VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+	if ((v & VIRTIO_STATUS_FEATURES_OK) &&
+	    !(old & VIRTIO_STATUS_FEATURES_OK)) {
+		/* Refuse features we did not offer, or a legacy driver. */
+		if ((m->driver_features & ~m->device_features) ||
+		    !virtio_mmio_has_feature(m, VIRTIO_F_VERSION_1))
+			v &= ~VIRTIO_STATUS_FEATURES_OK;
+	}
+	if ((v & VIRTIO_STATUS_DRIVER_OK) && !(old & VIRTIO_STATUS_DRIVER_OK)) {
+		if (!(v & VIRTIO_STATUS_FEATURES_OK)) {
+			v &= ~VIRTIO_STATUS_DRIVER_OK;
+		} else {
+			m->status = v;
+			if (m->cfg.ops->activate &&
+			    m->cfg.ops->activate(m->cfg.dev))
+				virtio_mmio_set_needs_reset(m);
+			return;
+		}
+	}
+	m->status = v;
+}
+
+static uint32_t reg_read_locked(struct virtio_mmio *m, uint64_t off)
+{
+	struct virtio_mmio_queue *mq = selected(m);
+
+	switch (off) {
+	case VIRTIO_MMIO_MAGIC_VALUE:
+		return VIRTIO_MMIO_MAGIC;
+	case VIRTIO_MMIO_VERSION_REG:
+		return VIRTIO_MMIO_VERSION;
+	case VIRTIO_MMIO_DEVICE_ID:
+		return m->cfg.device_id;
+	case VIRTIO_MMIO_VENDOR:
+		return VIRTIO_MMIO_VENDOR_ID;
+	case VIRTIO_MMIO_DEVICE_FEATURES:
+		if (m->device_features_sel > 1)
+			return 0;
+		return (uint32_t)(m->device_features >>
+				  (32 * m->device_features_sel));
+	case VIRTIO_MMIO_QUEUE_NUM_MAX:
+		return mq ? m->cfg.queue_max : 0;
+	case VIRTIO_MMIO_QUEUE_READY:
+		return mq ? mq->vq.ready : 0;
+	case VIRTIO_MMIO_INTERRUPT_STATUS:
+		return m->interrupt_status;
+	case VIRTIO_MMIO_STATUS:
+		return m->status;
+	case VIRTIO_MMIO_SHM_LEN_LOW:
+	case VIRTIO_MMIO_SHM_LEN_HIGH:
+		return 0xffffffffu; /* no shared memory regions */
+	case VIRTIO_MMIO_CONFIG_GENERATION:
+		return m->config_generation;
+	default:
+		return 0; /* write-only or reserved */
+	}
+}
+
+/* Queue layout registers may change only while the queue is not ready. */
+static uint32_t *queue_reg(struct virtio_mmio_queue *mq, uint64_t off)
+{
+	switch (off) {
+	case VIRTIO_MMIO_QUEUE_NUM:
+		return &mq->num;
+	case VIRTIO_MMIO_QUEUE_DESC_LOW:
+		return &mq->desc_lo;
+	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
+		return &mq->desc_hi;
+	case VIRTIO_MMIO_QUEUE_DRIVER_LOW:
+		return &mq->driver_lo;
+	case VIRTIO_MMIO_QUEUE_DRIVER_HIGH:
+		return &mq->driver_hi;
+	case VIRTIO_MMIO_QUEUE_DEVICE_LOW:
+		return &mq->device_lo;
+	case VIRTIO_MMIO_QUEUE_DEVICE_HIGH:
+		return &mq->device_hi;
+	default:
+		return NULL;
+	}
+}
+
+static void reg_write_locked(struct virtio_mmio *m, uint64_t off, uint32_t v)
+{
+	struct virtio_mmio_queue *mq = selected(m);
+	uint32_t *reg;
+
+	switch (off) {
+	case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
+		m->device_features_sel = v;
+		return;
+	case VIRTIO_MMIO_DRIVER_FEATURES:
+		/* Features are fixed once FEATURES_OK is set. */
+		if ((m->status & VIRTIO_STATUS_FEATURES_OK) ||
+		    m->driver_features_sel > 1)
+			return;
+		if (m->driver_features_sel)
+			m->driver_features = (m->driver_features & 0xffffffffu) |
+					     (uint64_t)v << 32;
+		else
+			m->driver_features =
+				(m->driver_features & ~0xffffffffull) | v;
+		return;
+	case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
+		m->driver_features_sel = v;
+		return;
+	case VIRTIO_MMIO_QUEUE_SEL:
+		m->queue_sel = v;
+		return;
+	case VIRTIO_MMIO_QUEUE_READY:
+		if (mq && (m->status & VIRTIO_STATUS_FEATURES_OK))
+			queue_ready_locked(m, mq, v);
+		return;
+	case VIRTIO_MMIO_QUEUE_NOTIFY:
+		/* Reached only without an ioeventfd for this value. */
+		notify_locked(m, v);
+		return;
+	case VIRTIO_MMIO_INTERRUPT_ACK:
+		m->interrupt_status &= ~v;
+		return;
+	case VIRTIO_MMIO_STATUS:
+		status_write_locked(m, v);
+		return;
+	default:
+		break;
+	}
+	reg = mq ? queue_reg(mq, off) : NULL;
+	if (reg && !mq->vq.ready)
+		*reg = v;
+	else
+		log_debug_rl(&mmio_rl, "%s: write %#x to register %#llx "
+			     "ignored", m->cfg.name, v,
+			     (unsigned long long)off);
+}
+
+static void mmio_read(void *opaque, uint64_t off, void *data, unsigned int len)
+{
+	struct virtio_mmio *m = opaque;
+	uint32_t v;
+
+	memset(data, 0, len);
+	pthread_mutex_lock(&m->lock);
+	if (off >= VIRTIO_MMIO_CONFIG) {
+		if (m->cfg.ops->cfg_read)
+			m->cfg.ops->cfg_read(m->cfg.dev,
+					     off - VIRTIO_MMIO_CONFIG, data,
+					     len);
+	} else if (len == 4 && !(off & 3)) {
+		v = reg_read_locked(m, off);
+		memcpy(data, &v, 4);
+	} else {
+		log_debug_rl(&mmio_rl, "%s: %u-byte read at %#llx ignored",
+			     m->cfg.name, len, (unsigned long long)off);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void mmio_write(void *opaque, uint64_t off, const void *data,
+		       unsigned int len)
+{
+	struct virtio_mmio *m = opaque;
+	uint32_t v;
+
+	pthread_mutex_lock(&m->lock);
+	if (off >= VIRTIO_MMIO_CONFIG) {
+		if (m->cfg.ops->cfg_write)
+			m->cfg.ops->cfg_write(m->cfg.dev,
+					      off - VIRTIO_MMIO_CONFIG, data,
+					      len);
+	} else if (len == 4 && !(off & 3)) {
+		memcpy(&v, data, 4);
+		reg_write_locked(m, off, v);
+	} else {
+		log_debug_rl(&mmio_rl, "%s: %u-byte write at %#llx ignored",
+			     m->cfg.name, len, (unsigned long long)off);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
+const struct bus_ops virtio_mmio_bus_ops = {
+	.read = mmio_read,
+	.write = mmio_write,
+};

@@ -1,0 +1,151 @@
+/* vm_virtio: see vm_virtio.h. */
+#define LOG_TAG "vm-virtio"
+#include "vm_virtio.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "vm.h"
+
+static void kick_fd(int fd)
+{
+	uint64_t one = 1;
+
+	/* An eventfd write only fails if the counter would overflow. */
+	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		log_err("eventfd write failed: %s", strerror(errno));
+}
+
+static struct log_ratelimit virtio_rl;
+
+static void host_irq(void *opaque)
+{
+	struct vm_virtio *vv = opaque;
+
+	log_debug_rl(&virtio_rl, "%s: interrupt", vv->mdev->name);
+	kick_fd(vv->irqfd);
+}
+
+static void host_requeue(void *opaque, unsigned int q)
+{
+	struct vm_virtio *vv = opaque;
+
+	if (q < vv->nr_queues)
+		kick_fd(vv->q[q].efd);
+}
+
+static void arm(struct vm_virtio_queue *q)
+{
+	evloop_read(&q->vv->vm->loop, &q->op, q->efd, &q->buf, sizeof(q->buf));
+}
+
+static void on_notify(struct evloop_op *op, int res, uint32_t flags)
+{
+	struct vm_virtio_queue *q =
+		(struct vm_virtio_queue *)((char *)op -
+					   offsetof(struct vm_virtio_queue, op));
+
+	(void)flags;
+	log_debug_rl(&virtio_rl, "%s: queue %u notified", q->vv->mdev->name,
+		     q->index);
+	if (res == sizeof(q->buf))
+		virtio_mmio_notify(q->vv->mmio, q->index);
+	if (res < 0 && res != -EINTR && res != -EAGAIN) {
+		log_err("%s: notification eventfd failed: %s",
+			q->vv->mdev->name, strerror(-res));
+		return;
+	}
+	arm(q);
+}
+
+int vm_virtio_create(struct vm *vm, struct vm_virtio *vv,
+		     enum machine_dev_id id,
+		     const struct virtio_mmio_config *cfg)
+{
+	const struct machine_dev *d = &machine_devs[id];
+	struct virtio_mmio_host host = {
+		.irq = host_irq, .requeue = host_requeue, .opaque = vv,
+	};
+	struct kvm_irqfd irqfd = { 0 };
+	unsigned int i;
+	int ret;
+
+	memset(vv, 0, sizeof(*vv));
+	vv->vm = vm;
+	vv->mdev = d;
+	vv->irqfd = -1;
+	for (i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
+		vv->q[i].efd = -1;
+	ret = virtio_mmio_create(&vv->mmio, cfg, &vm->mem, &host);
+	if (ret)
+		return ret;
+	vv->nr_queues = cfg->nr_queues;
+
+	vv->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vv->irqfd < 0)
+		return -errno;
+	irqfd.fd = (uint32_t)vv->irqfd;
+	irqfd.gsi = (uint32_t)d->irq;
+	if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+		ret = -errno;
+		log_err("%s: KVM_IRQFD failed: %s", d->name, strerror(errno));
+		return ret;
+	}
+	for (i = 0; i < vv->nr_queues; i++) {
+		struct vm_virtio_queue *q = &vv->q[i];
+		struct kvm_ioeventfd io = {
+			.datamatch = i,
+			.addr = d->base + VIRTIO_MMIO_QUEUE_NOTIFY,
+			.len = 4,
+			.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+		};
+
+		q->vv = vv;
+		q->index = i;
+		q->op.handler = on_notify;
+		q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (q->efd < 0)
+			return -errno;
+		io.fd = q->efd;
+		if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0) {
+			ret = -errno;
+			log_err("%s: KVM_IOEVENTFD failed: %s", d->name,
+				strerror(errno));
+			return ret;
+		}
+	}
+	ret = bus_register(&vm->mmio, d->base, d->size, &virtio_mmio_bus_ops,
+			   vv->mmio);
+	if (ret)
+		log_err("%s: cannot map its registers: %s", d->name,
+			strerror(-ret));
+	return ret;
+}
+
+int vm_virtio_start(struct vm_virtio *vv)
+{
+	unsigned int i;
+
+	for (i = 0; i < vv->nr_queues; i++)
+		arm(&vv->q[i]);
+	return 0;
+}
+
+void vm_virtio_destroy(struct vm_virtio *vv)
+{
+	unsigned int i;
+
+	if (!vv->vm)
+		return;
+	for (i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
+		if (vv->q[i].efd >= 0)
+			close(vv->q[i].efd);
+	if (vv->irqfd >= 0)
+		close(vv->irqfd);
+	virtio_mmio_destroy(vv->mmio);
+	memset(vv, 0, sizeof(*vv));
+}

@@ -1,0 +1,43 @@
+/*
+ * vm_virtio: binds a virtio-mmio transport to the VM: its register window
+ * on the MMIO bus, one KVM ioeventfd per queue (QueueNotify writes with
+ * that queue's index complete in the kernel and wake the event loop, no
+ * exit to this process), and a KVM irqfd for its interrupt line.
+ */
+#ifndef VMM_VM_VIRTIO_H
+#define VMM_VM_VIRTIO_H
+
+#include <stdint.h>
+
+#include "evloop.h"
+#include "machine.h"
+#include "mmio.h"
+
+struct vm;
+struct vm_virtio;
+
+struct vm_virtio_queue {
+	struct vm_virtio *vv;
+	unsigned int index;
+	int efd;
+	struct evloop_op op;
+	uint64_t buf;
+};
+
+struct vm_virtio {
+	struct vm *vm;
+	const struct machine_dev *mdev;
+	struct virtio_mmio *mmio;
+	int irqfd;
+	unsigned int nr_queues;
+	struct vm_virtio_queue q[VIRTIO_MMIO_MAX_QUEUES];
+};
+
+int vm_virtio_create(struct vm *vm, struct vm_virtio *vv,
+		     enum machine_dev_id id,
+		     const struct virtio_mmio_config *cfg);
+/* Start listening for queue notifications (event loop thread). */
+int vm_virtio_start(struct vm_virtio *vv);
+void vm_virtio_destroy(struct vm_virtio *vv);
+
+#endif
