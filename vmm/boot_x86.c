@@ -427,8 +427,8 @@ int boot_x86_load(const struct guestmem *gm, const struct boot_kernel *k,
 
 	mp = guestmem_ptr(gm, MACHINE_MPTABLE_ADDR, MACHINE_MPTABLE_MAX);
 	if (!mp || mptable_build(mp, MACHINE_MPTABLE_MAX,
-				 (uint32_t)MACHINE_MPTABLE_ADDR,
-				 cfg->nr_cpus) < 0)
+				 (uint32_t)MACHINE_MPTABLE_ADDR, cfg->nr_cpus,
+				 cfg->irqs, cfg->nr_irqs) < 0)
 		return fail(why, "cannot build the MP table");
 
 	entry->rsi = MACHINE_ZERO_PAGE_ADDR;

@@ -85,6 +85,8 @@ struct boot_x86_config {
 	const char *cmdline;
 	const struct boot_blob *initrd; /* NULL: none */
 	unsigned int nr_cpus;
+	const uint8_t *irqs; /* ISA IRQs for the MP table */
+	unsigned int nr_irqs;
 };
 
 struct boot_x86_entry {

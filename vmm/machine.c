@@ -5,6 +5,11 @@
 #include <stdio.h>
 
 const struct machine_dev machine_devs[MACHINE_NR_DEVS] = {
+	[MACHINE_DEV_PIT] = {
+		.name = "i8254 PIT (KVM)",
+		.kind = MACHINE_KIND_IN_KERNEL, .bus = MACHINE_BUS_PIO,
+		.base = 0x40, .size = 4, .irq = 0,
+	},
 	[MACHINE_DEV_SERIAL0] = {
 		.name = "serial0 (8250)",
 		.kind = MACHINE_KIND_LEGACY, .bus = MACHINE_BUS_PIO,
@@ -60,4 +65,23 @@ int machine_virtio_cmdline(machine_devset set, char *buf, size_t size)
 		len += (size_t)n;
 	}
 	return (int)len;
+}
+
+unsigned int machine_irqs(machine_devset set, uint8_t *irqs, unsigned int max)
+{
+	unsigned int n = 0;
+	int irq;
+
+	/* Ascending by IRQ, each once; the table is small. */
+	for (irq = 0; irq < (int)MACHINE_NR_ISA_IRQS && n < max; irq++) {
+		unsigned int i;
+
+		for (i = 0; i < MACHINE_NR_DEVS; i++) {
+			if (machine_devs[i].irq == irq && machine_has(set, i)) {
+				irqs[n++] = (uint8_t)irq;
+				break;
+			}
+		}
+	}
+	return n;
 }

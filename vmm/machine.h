@@ -47,6 +47,7 @@ enum machine_bus {
 };
 
 enum machine_dev_id {
+	MACHINE_DEV_PIT,
 	MACHINE_DEV_SERIAL0,
 	MACHINE_DEV_I8042_DATA,
 	MACHINE_DEV_I8042_CMD,
@@ -57,7 +58,8 @@ enum machine_dev_id {
 };
 
 enum machine_dev_kind {
-	MACHINE_KIND_LEGACY, /* always present */
+	MACHINE_KIND_IN_KERNEL, /* emulated by KVM, always present */
+	MACHINE_KIND_LEGACY, /* ours, always present */
 	MACHINE_KIND_VIRTIO_MMIO, /* present when configured */
 };
 
@@ -86,5 +88,12 @@ static inline int machine_has(machine_devset set, enum machine_dev_id id)
  * preceded by a space. Returns the length, or -ENOSPC.
  */
 int machine_virtio_cmdline(machine_devset set, char *buf, size_t size);
+
+/*
+ * The IRQ lines of the present devices, ascending, for the MP table's
+ * interrupt entries. Returns how many (at most `max`).
+ */
+unsigned int machine_irqs(machine_devset set, uint8_t *irqs,
+			  unsigned int max);
 
 #endif

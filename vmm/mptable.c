@@ -1,8 +1,8 @@
 /*
  * mptable: floating pointer, configuration table header, one processor
  * entry per vCPU (APIC id = index, CPU 0 the bootstrap processor), one ISA
- * bus, one IOAPIC, ISA IRQs 0..15 (bar the cascade) wired 1:1 to IOAPIC
- * pins as KVM's default GSI routing does, and LINT0/LINT1 as ExtINT/NMI.
+ * bus, one IOAPIC, the machine's ISA IRQs wired 1:1 to IOAPIC pins (as
+ * KVM's default GSI routing does), and LINT0/LINT1 as ExtINT/NMI.
  */
 #include "mptable.h"
 
@@ -76,17 +76,22 @@ static size_t entry_lintsrc(uint8_t *p, uint8_t type, uint8_t lint)
 }
 
 int mptable_build(uint8_t *buf, size_t size, uint32_t gpa,
-		  unsigned int nr_cpus)
+		  unsigned int nr_cpus, const uint8_t *irqs,
+		  unsigned int nr_irqs)
 {
 	uint8_t ioapic_id = mptable_ioapic_id(nr_cpus);
 	uint8_t *hdr = buf + FLOATING_LEN, *p;
 	unsigned int i, entries = 0;
 	size_t need, table_len;
 
-	if (!nr_cpus || nr_cpus > MACHINE_MAX_CPUS)
+	if (!nr_cpus || nr_cpus > MACHINE_MAX_CPUS ||
+	    nr_irqs > MACHINE_NR_ISA_IRQS)
 		return -EINVAL;
+	for (i = 0; i < nr_irqs; i++)
+		if (irqs[i] >= MACHINE_NR_ISA_IRQS || irqs[i] == 2)
+			return -EINVAL; /* 2 is the PIC cascade */
 	need = FLOATING_LEN + HEADER_LEN + nr_cpus * CPU_ENTRY_LEN +
-	       (2 + (MACHINE_NR_ISA_IRQS - 1) + 2) * SMALL_ENTRY_LEN;
+	       (2 + nr_irqs + 2) * SMALL_ENTRY_LEN;
 	if (size < need)
 		return -ENOSPC;
 	memset(buf, 0, need);
@@ -113,10 +118,8 @@ int mptable_build(uint8_t *buf, size_t size, uint32_t gpa,
 	put32(p + 4, MACHINE_IOAPIC_BASE);
 	p += SMALL_ENTRY_LEN;
 	entries++;
-	for (i = 0; i < MACHINE_NR_ISA_IRQS; i++) {
-		if (i == 2) /* cascade: never a device interrupt */
-			continue;
-		p += entry_intsrc(p, MP_INT, (uint8_t)i, ioapic_id, (uint8_t)i);
+	for (i = 0; i < nr_irqs; i++) {
+		p += entry_intsrc(p, MP_INT, irqs[i], ioapic_id, irqs[i]);
 		entries++;
 	}
 	p += entry_lintsrc(p, MP_EXTINT, 0);

@@ -167,7 +167,7 @@ static machine_devset vm_devset(const struct vm_config *cfg)
 	unsigned int i;
 
 	for (i = 0; i < MACHINE_NR_DEVS; i++)
-		if (machine_devs[i].kind == MACHINE_KIND_LEGACY)
+		if (machine_devs[i].kind != MACHINE_KIND_VIRTIO_MMIO)
 			set |= 1u << i;
 	if (!cfg->no_rng)
 		set |= 1u << MACHINE_DEV_VIRTIO_RNG;
@@ -428,9 +428,12 @@ static void close_images(struct vm *vm)
 
 static int load_guest(struct vm *vm, struct boot_x86_entry *entry)
 {
+	uint8_t irqs[MACHINE_NR_ISA_IRQS];
 	struct boot_x86_config bc = {
 		.nr_cpus = vm->cfg->nr_cpus,
 		.initrd = &vm->initrd_blob,
+		.irqs = irqs,
+		.nr_irqs = machine_irqs(vm->devs, irqs, MACHINE_NR_ISA_IRQS),
 	};
 	const char *why = NULL;
 	char *cmdline;

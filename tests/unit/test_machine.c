@@ -30,6 +30,24 @@ START_TEST(cmdline_lists_present_virtio_devices)
 }
 END_TEST
 
+START_TEST(irqs_of_present_devices)
+{
+	uint8_t irqs[16];
+	unsigned int n;
+
+	n = machine_irqs(all, irqs, 16);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_uint_eq(irqs[0], 0); /* PIT */
+	ck_assert_uint_eq(irqs[1], 4); /* serial */
+	ck_assert_uint_eq(irqs[2], 5); /* virtio-rng */
+	ck_assert_uint_eq(irqs[3], 6); /* virtio-vsock */
+	n = machine_irqs(all & ~(1u << MACHINE_DEV_VIRTIO_RNG), irqs, 16);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(irqs[2], 6);
+	ck_assert_uint_eq(machine_irqs(all, irqs, 2), 2);
+}
+END_TEST
+
 START_TEST(table_is_consistent)
 {
 	unsigned int i, j;
@@ -105,6 +123,7 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(tc, test_log_install, NULL);
 	tcase_add_test(tc, cmdline_lists_present_virtio_devices);
 	tcase_add_test(tc, table_is_consistent);
+	tcase_add_test(tc, irqs_of_present_devices);
 	tcase_add_test(tc, fdt_has_the_nodes);
 	suite_add_tcase(s, tc);
 	return s;

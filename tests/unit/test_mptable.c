@@ -11,6 +11,10 @@
 
 #define BASE 0xF0000u
 
+static const uint8_t isa_irqs[] = { 0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+				     13, 14, 15 };
+#define NR_IRQS (sizeof(isa_irqs) / sizeof(isa_irqs[0]))
+
 static uint8_t sum(const uint8_t *p, size_t n)
 {
 	uint8_t s = 0;
@@ -38,7 +42,7 @@ START_TEST(table_is_consistent)
 	int used;
 
 	memset(buf, 0xee, sizeof(buf));
-	used = mptable_build(buf, sizeof(buf), BASE, ncpus);
+	used = mptable_build(buf, sizeof(buf), BASE, ncpus, isa_irqs, NR_IRQS);
 	ck_assert_int_gt(used, 16 + 44);
 
 	/* Floating pointer: signature, pointer, length, checksum. */
@@ -71,6 +75,7 @@ START_TEST(table_is_consistent)
 			p += 8;
 			break;
 		case 3:
+			ck_assert_uint_eq(p[5], isa_irqs[intsrc]);
 			ck_assert_uint_eq(p[5], p[7]); /* IRQ n -> pin n */
 			ck_assert_uint_eq(p[6], mptable_ioapic_id(ncpus));
 			intsrc++;
@@ -93,24 +98,37 @@ START_TEST(table_is_consistent)
 	ck_assert_uint_eq(cpus, ncpus);
 	ck_assert_uint_eq(bsps, 1);
 	ck_assert_uint_eq(ioapics, 1);
-	ck_assert_uint_eq(intsrc, 15);
+	ck_assert_uint_eq(intsrc, NR_IRQS);
 	ck_assert_uint_eq(lint, 2);
 	/* Nothing written past what it says it used. */
 	ck_assert_uint_eq(buf[used], 0xee);
 }
 END_TEST
 
-START_TEST(bad_cpu_counts_and_small_buffers)
+START_TEST(bad_arguments_and_small_buffers)
 {
+	static const uint8_t cascade[] = { 0, 2 }, high[] = { 16 };
 	uint8_t buf[4096];
 
-	ck_assert_int_eq(mptable_build(buf, sizeof(buf), BASE, 0), -EINVAL);
-	ck_assert_int_eq(mptable_build(buf, sizeof(buf), BASE,
-				       MACHINE_MAX_CPUS + 1),
+	ck_assert_int_eq(mptable_build(buf, sizeof(buf), BASE, 0, isa_irqs,
+				       NR_IRQS),
 			 -EINVAL);
-	ck_assert_int_eq(mptable_build(buf, 100, BASE, 1), -ENOSPC);
-	ck_assert_int_eq(mptable_build(buf, 16 + 44 + 64 * 20, BASE, 64),
+	ck_assert_int_eq(mptable_build(buf, sizeof(buf), BASE,
+				       MACHINE_MAX_CPUS + 1, isa_irqs, NR_IRQS),
+			 -EINVAL);
+	ck_assert_int_eq(mptable_build(buf, sizeof(buf), BASE, 1, cascade, 2),
+			 -EINVAL);
+	ck_assert_int_eq(mptable_build(buf, sizeof(buf), BASE, 1, high, 1),
+			 -EINVAL);
+	ck_assert_int_eq(mptable_build(buf, sizeof(buf), BASE, 1, isa_irqs,
+				       MACHINE_NR_ISA_IRQS + 1),
+			 -EINVAL);
+	ck_assert_int_eq(mptable_build(buf, 100, BASE, 1, isa_irqs, NR_IRQS),
 			 -ENOSPC);
+	ck_assert_int_eq(mptable_build(buf, 16 + 44 + 64 * 20, BASE, 64,
+				       isa_irqs, NR_IRQS),
+			 -ENOSPC);
+	ck_assert_int_gt(mptable_build(buf, sizeof(buf), BASE, 1, NULL, 0), 0);
 }
 END_TEST
 
@@ -122,7 +140,7 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(tc, test_log_install, NULL);
 	tcase_add_loop_test(tc, table_is_consistent, 0,
 			    sizeof(cpu_counts) / sizeof(cpu_counts[0]));
-	tcase_add_test(tc, bad_cpu_counts_and_small_buffers);
+	tcase_add_test(tc, bad_arguments_and_small_buffers);
 	suite_add_tcase(s, tc);
 	return s;
 }
