@@ -15,11 +15,13 @@ Exits 0 on success, 1 on failure, 77 (skip) only when /dev/kvm is unusable.
 Guest boots allow minutes: on kvm_pvm hosts the guest kernel is emulated.
 """
 import os
+import pty
 import re
 import signal
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 
 BOOT_TIMEOUT = int(os.environ.get("VMM_E2E_BOOT_TIMEOUT", "900"))
@@ -163,6 +165,30 @@ def case_mini(vmm, mini):
             rc = None
         check(rc == 128 + sig, "signal %d stops the VM with %s (got %s)" %
               (sig, 128 + sig, rc))
+    # On a terminal: raw mode while running, restored after a signal stop;
+    # console input reaches the guest (the mini kernel ignores it).
+    master, slave = pty.openpty()
+    before = termios.tcgetattr(slave)
+    proc = subprocess.Popen([vmm, "--kernel", mini, "--cmdline-replace",
+                             "h halt"], stdin=slave,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    during = termios.tcgetattr(slave)
+    os.write(master, b"typed\n")
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = None
+    after = termios.tcgetattr(slave)
+    os.close(master)
+    os.close(slave)
+    check(not (during[3] & termios.ICANON) and not (during[3] & termios.ECHO)
+          and (during[3] & termios.ISIG), "tty in raw mode (signals kept)")
+    check(rc == 143 and after == before,
+          "tty restored after SIGTERM (exit %s)" % rc)
 
 
 def bundled_kernel(top, name):
