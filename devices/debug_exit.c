@@ -1,4 +1,7 @@
-/* debug_exit: see debug_exit.h. Wider writes use their low byte. */
+/*
+ * debug_exit: see debug_exit.h. The port is one byte wide: wider accesses
+ * do not fit the bus range and are ignored as unclaimed.
+ */
 #include "debug_exit.h"
 
 #include <string.h>

@@ -10,11 +10,16 @@
 #include <sys/random.h>
 
 #include "log.h"
+#include "util.h"
 
-/* Chains served per notification before yielding to other work. */
-#define RNG_BUDGET 256u
-
-static struct log_ratelimit rng_rl;
+/*
+ * Bounds on the work one notification may cause, so a driver posting huge
+ * buffers cannot hold the event loop: at most RNG_CHAIN_MAX bytes go into
+ * one chain (the spec lets the device fill less than offered), at most
+ * RNG_BUDGET bytes per notification; then the queue is requeued.
+ */
+#define RNG_CHAIN_MAX (64u * 1024)
+#define RNG_BUDGET (1024u * 1024)
 
 static ssize_t fill(struct rng *r, uint8_t *p, uint32_t len)
 {
@@ -38,6 +43,7 @@ static void rng_queue_notify(void *dev, unsigned int q)
 	struct vq *vq = virtio_mmio_queue(r->mmio, q);
 	struct vq_chain c;
 	unsigned int served = 0;
+	uint32_t budget = RNG_BUDGET;
 	int ret;
 
 	if (!vq)
@@ -45,26 +51,31 @@ static void rng_queue_notify(void *dev, unsigned int q)
 	while ((ret = vq_pop(vq, &c)) == 1) {
 		struct vq_seg seg;
 		uint32_t written = 0;
-		int sret;
+		int sret = 0;
 
-		while ((sret = vq_chain_next(&c, &seg)) == 1) {
-			if (!seg.writable || !seg.len)
+		while (written < RNG_CHAIN_MAX &&
+		       (sret = vq_chain_next(&c, &seg)) == 1) {
+			uint32_t len = MIN(seg.len, RNG_CHAIN_MAX - written);
+
+			if (!seg.writable || !len)
 				continue;
-			if (fill(r, seg.ptr, seg.len) < 0) {
-				log_warn_rl(&rng_rl, "entropy source failed");
+			if (fill(r, seg.ptr, len) < 0) {
+				log_warn_rl(&r->rl, "entropy source failed");
 				break;
 			}
-			written += seg.len;
+			written += len;
 		}
 		if (sret < 0) {
-			log_warn_rl(&rng_rl, "malformed chain (%d)", sret);
+			log_warn_rl(&r->rl, "malformed chain (%d)", sret);
 			written = 0;
 		}
 		if (vq_push(vq, c.head, written)) {
 			virtio_mmio_set_needs_reset(r->mmio);
 			return;
 		}
-		if (++served == RNG_BUDGET) {
+		served++;
+		budget -= MIN(budget, written);
+		if (!budget) {
 			virtio_mmio_requeue(r->mmio, q);
 			break;
 		}

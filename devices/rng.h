@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "log.h"
 #include "mmio.h"
 
 #define VIRTIO_ID_RNG 4
@@ -18,6 +19,7 @@ typedef ssize_t (*rng_source_fn)(void *buf, size_t len);
 struct rng {
 	struct virtio_mmio *mmio; /* set by the creator after transport setup */
 	rng_source_fn source;
+	struct log_ratelimit rl;
 };
 
 extern const struct virtio_dev_ops rng_ops;

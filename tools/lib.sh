@@ -12,7 +12,7 @@ VMM_PACKAGES=(
 	build-essential pkg-config meson ninja-build python3
 	liburing-dev libfdt-dev check musl-tools
 	clang libclang-rt-14-dev device-tree-compiler
-	bc bison flex libelf-dev libssl-dev cpio xz-utils linux-source-6.12
+	bc bison flex libelf-dev libssl-dev cpio xz-utils lz4 linux-source-6.12
 )
 
 # Install whatever of VMM_PACKAGES (plus "$@") is missing.

@@ -17,8 +17,6 @@
 
 #include "log.h"
 
-static struct log_ratelimit mmio_rl;
-
 static uint64_t transport_features(void)
 {
 	return 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_EVENT_IDX |
@@ -94,7 +92,7 @@ void virtio_mmio_set_needs_reset(struct virtio_mmio *m)
 {
 	if (m->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
 		return;
-	log_warn_rl(&mmio_rl, "%s: device needs reset", m->cfg.name);
+	log_warn_rl(&m->rl, "%s: device needs reset", m->cfg.name);
 	m->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
 	/* Only a driver that got as far as DRIVER_OK expects to hear it. */
 	if (m->status & VIRTIO_STATUS_DRIVER_OK)
@@ -134,7 +132,7 @@ void virtio_mmio_requeue(struct virtio_mmio *m, unsigned int q)
 static void notify_locked(struct virtio_mmio *m, unsigned int q)
 {
 	if (q >= m->cfg.nr_queues) {
-		log_debug_rl(&mmio_rl, "%s: notify for bad queue %u",
+		log_debug_rl(&m->rl, "%s: notify for bad queue %u",
 			     m->cfg.name, q);
 		return;
 	}
@@ -170,7 +168,7 @@ static void queue_ready_locked(struct virtio_mmio *m,
 	vq->event_idx = virtio_mmio_has_feature(m, VIRTIO_F_EVENT_IDX);
 	vq->indirect = virtio_mmio_has_feature(m, VIRTIO_F_INDIRECT_DESC);
 	if (mq->num == 0 || mq->num > m->cfg.queue_max || vq_init(vq)) {
-		log_warn_rl(&mmio_rl, "%s: queue %u set up with bad size %u "
+		log_warn_rl(&m->rl, "%s: queue %u set up with bad size %u "
 			    "or addresses", m->cfg.name, m->queue_sel,
 			    mq->num);
 		vq->ready = false;
@@ -188,7 +186,7 @@ static void status_write_locked(struct virtio_mmio *m, uint32_t v)
 	}
 	/* The driver only ever adds bits (VIRTIO 1.2, 3.1.1). */
 	if ((v & old) != (old & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET)) {
-		log_debug_rl(&mmio_rl, "%s: status %#x -> %#x clears bits, "
+		log_debug_rl(&m->rl, "%s: status %#x -> %#x clears bits, "
 			     "ignored", m->cfg.name, old, v);
 		return;
 	}
@@ -302,8 +300,17 @@ static void reg_write_locked(struct virtio_mmio *m, uint64_t off, uint32_t v)
 		m->queue_sel = v;
 		return;
 	case VIRTIO_MMIO_QUEUE_READY:
-		if (mq && (m->status & VIRTIO_STATUS_FEATURES_OK))
+		/*
+		 * Queues are set up between FEATURES_OK and DRIVER_OK. Later
+		 * changes would re-point a live ring under chains the device
+		 * still holds (there is no VIRTIO_F_RING_RESET here).
+		 */
+		if (mq && (m->status & VIRTIO_STATUS_FEATURES_OK) &&
+		    !(m->status & VIRTIO_STATUS_DRIVER_OK))
 			queue_ready_locked(m, mq, v);
+		else
+			log_debug_rl(&m->rl, "%s: QueueReady write outside "
+				     "queue setup ignored", m->cfg.name);
 		return;
 	case VIRTIO_MMIO_QUEUE_NOTIFY:
 		/* Reached only without an ioeventfd for this value. */
@@ -322,7 +329,7 @@ static void reg_write_locked(struct virtio_mmio *m, uint64_t off, uint32_t v)
 	if (reg && !mq->vq.ready)
 		*reg = v;
 	else
-		log_debug_rl(&mmio_rl, "%s: write %#x to register %#llx "
+		log_debug_rl(&m->rl, "%s: write %#x to register %#llx "
 			     "ignored", m->cfg.name, v,
 			     (unsigned long long)off);
 }
@@ -343,7 +350,7 @@ static void mmio_read(void *opaque, uint64_t off, void *data, unsigned int len)
 		v = reg_read_locked(m, off);
 		memcpy(data, &v, 4);
 	} else {
-		log_debug_rl(&mmio_rl, "%s: %u-byte read at %#llx ignored",
+		log_debug_rl(&m->rl, "%s: %u-byte read at %#llx ignored",
 			     m->cfg.name, len, (unsigned long long)off);
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -365,7 +372,7 @@ static void mmio_write(void *opaque, uint64_t off, const void *data,
 		memcpy(&v, data, 4);
 		reg_write_locked(m, off, v);
 	} else {
-		log_debug_rl(&mmio_rl, "%s: %u-byte write at %#llx ignored",
+		log_debug_rl(&m->rl, "%s: %u-byte write at %#llx ignored",
 			     m->cfg.name, len, (unsigned long long)off);
 	}
 	pthread_mutex_unlock(&m->lock);

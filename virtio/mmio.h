@@ -20,6 +20,7 @@
 
 #include "bus.h"
 #include "guestmem.h"
+#include "log.h"
 #include "vq.h"
 
 #define VIRTIO_MMIO_MAGIC 0x74726976u /* "virt" */
@@ -135,6 +136,7 @@ struct virtio_mmio {
 	uint32_t interrupt_status;
 	uint32_t config_generation;
 	struct virtio_mmio_queue queues[VIRTIO_MMIO_MAX_QUEUES];
+	struct log_ratelimit rl;
 };
 
 extern const struct bus_ops virtio_mmio_bus_ops;

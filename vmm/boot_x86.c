@@ -23,22 +23,6 @@
 #define BOOT_FLAG 0xAA55
 #define DEFAULT_CMDLINE_MAX 2047u /* x86 COMMAND_LINE_SIZE - 1 */
 
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
 #define HDR_FIELD_OFF(f) (SETUP_HDR_OFF + offsetof(struct setup_header, f))
 
 static int fail(const char **why, const char *msg)
@@ -55,16 +39,16 @@ static int parse_bzimage(const uint8_t *img, uint64_t size,
 	uint32_t syssize;
 	size_t hdr_end;
 
-	if (get16(img + HDR_FIELD_OFF(boot_flag)) != BOOT_FLAG ||
-	    get32(img + HDR_FIELD_OFF(header)) != HDR_MAGIC)
+	if (get_le16(img + HDR_FIELD_OFF(boot_flag)) != BOOT_FLAG ||
+	    get_le32(img + HDR_FIELD_OFF(header)) != HDR_MAGIC)
 		return fail(why, "not a Linux kernel: no bzImage setup header "
 				 "(boot flag/HdrS) and no ELF header");
 	k->kind = BOOT_KERNEL_BZIMAGE;
-	k->version = get16(img + HDR_FIELD_OFF(version));
+	k->version = get_le16(img + HDR_FIELD_OFF(version));
 	if (k->version < 0x020c)
 		return fail(why, "bzImage boot protocol older than 2.12 "
 				 "(no 64-bit entry point)");
-	if (!(get16(img + HDR_FIELD_OFF(xloadflags)) & XLF_KERNEL_64))
+	if (!(get_le16(img + HDR_FIELD_OFF(xloadflags)) & XLF_KERNEL_64))
 		return fail(why, "bzImage has no 64-bit entry point "
 				 "(XLF_KERNEL_64 not set)");
 	if (!(img[HDR_FIELD_OFF(loadflags)] & LOADED_HIGH))
@@ -79,7 +63,7 @@ static int parse_bzimage(const uint8_t *img, uint64_t size,
 		return fail(why, "bzImage truncated: no protected-mode code "
 				 "after the setup sectors");
 	payload = size - k->setup_size;
-	syssize = get32(img + HDR_FIELD_OFF(syssize));
+	syssize = get_le32(img + HDR_FIELD_OFF(syssize));
 	if (!syssize || (uint64_t)syssize * 16 > payload + 15)
 		return fail(why, "bzImage truncated: shorter than its header's "
 				 "syssize says");
@@ -94,9 +78,8 @@ static int parse_bzimage(const uint8_t *img, uint64_t size,
 				 "protocol version says");
 	k->hdr_len = MIN(hdr_end - SETUP_HDR_OFF, sizeof(struct setup_header));
 
-	k->init_size = get32(img + HDR_FIELD_OFF(init_size));
-	k->pref_address = get64(img + HDR_FIELD_OFF(pref_address));
-	k->relocatable = img[HDR_FIELD_OFF(relocatable_kernel)] != 0;
+	k->init_size = get_le32(img + HDR_FIELD_OFF(init_size));
+	k->pref_address = get_le64(img + HDR_FIELD_OFF(pref_address));
 	need = MAX(payload, (uint64_t)k->init_size);
 	if (need > GIB(1))
 		return fail(why, "bzImage needs more than 1 GiB to decompress "
@@ -105,10 +88,10 @@ static int parse_bzimage(const uint8_t *img, uint64_t size,
 	if (k->pref_address > GIB(1))
 		return fail(why, "bzImage prefers a load address above 1 GiB "
 				 "(corrupt pref_address?)");
-	k->cmdline_max = get32(img + HDR_FIELD_OFF(cmdline_size));
+	k->cmdline_max = get_le32(img + HDR_FIELD_OFF(cmdline_size));
 	if (!k->cmdline_max)
 		k->cmdline_max = DEFAULT_CMDLINE_MAX;
-	k->initrd_addr_max = get32(img + HDR_FIELD_OFF(initrd_addr_max));
+	k->initrd_addr_max = get_le32(img + HDR_FIELD_OFF(initrd_addr_max));
 	return 0;
 }
 

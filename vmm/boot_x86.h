@@ -66,7 +66,6 @@ struct boot_kernel {
 	size_t hdr_len; /* bytes of setup header present in the image */
 	uint32_t init_size;
 	uint64_t pref_address;
-	bool relocatable;
 	/* ELF */
 	struct boot_segment segs[BOOT_MAX_SEGMENTS];
 	unsigned int nr_segs;

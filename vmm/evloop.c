@@ -18,7 +18,7 @@ void evloop_destroy(struct evloop *loop)
 	io_uring_queue_exit(&loop->ring);
 }
 
-struct io_uring_sqe *evloop_sqe(struct evloop *loop, struct evloop_op *op)
+struct io_uring_sqe *evloop_sqe(struct evloop *loop)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
 
@@ -26,15 +26,13 @@ struct io_uring_sqe *evloop_sqe(struct evloop *loop, struct evloop_op *op)
 		io_uring_submit(&loop->ring);
 		sqe = io_uring_get_sqe(&loop->ring);
 	}
-	if (sqe)
-		io_uring_sqe_set_data(sqe, op);
 	return sqe;
 }
 
 int evloop_read(struct evloop *loop, struct evloop_op *op, int fd, void *buf,
 		unsigned int len)
 {
-	struct io_uring_sqe *sqe = evloop_sqe(loop, op);
+	struct io_uring_sqe *sqe = evloop_sqe(loop);
 
 	if (!sqe)
 		return -EBUSY;
@@ -47,7 +45,7 @@ int evloop_read(struct evloop *loop, struct evloop_op *op, int fd, void *buf,
 int evloop_timeout(struct evloop *loop, struct evloop_op *op,
 		   struct __kernel_timespec *ts)
 {
-	struct io_uring_sqe *sqe = evloop_sqe(loop, op);
+	struct io_uring_sqe *sqe = evloop_sqe(loop);
 
 	if (!sqe)
 		return -EBUSY;

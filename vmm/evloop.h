@@ -31,8 +31,11 @@ struct evloop {
 int evloop_create(struct evloop *loop, unsigned int entries);
 void evloop_destroy(struct evloop *loop);
 
-/* A free SQE, submitting queued ones first if the ring is full. */
-struct io_uring_sqe *evloop_sqe(struct evloop *loop, struct evloop_op *op);
+/*
+ * A free SQE, submitting queued ones first if the ring is full. Prepare
+ * it, then set its user_data to the owning evloop_op.
+ */
+struct io_uring_sqe *evloop_sqe(struct evloop *loop);
 
 /* Common submissions; each returns 0 or -errno. */
 int evloop_read(struct evloop *loop, struct evloop_op *op, int fd, void *buf,

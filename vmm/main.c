@@ -54,7 +54,7 @@ static const char usage_text[] =
 	"Exit status: 0 guest reboot/reset; N the byte the guest wrote to the\n"
 	"debug-exit port (I/O 0x501); 1 VMM error or bad usage; 2 guest kernel\n"
 	"panic; 3 guest crash (triple fault, KVM error); 128+N stopped by\n"
-	"signal N.\n";
+	"signal N (SIGINT, SIGTERM, SIGHUP, SIGQUIT).\n";
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2),
 						       noreturn));
@@ -229,10 +229,7 @@ int main(int argc, char **argv)
 	 * and the vCPU kick signal in every thread; vCPU threads unblock the
 	 * kick signal for themselves. No SA_RESTART: the kick must interrupt.
 	 */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
+	vm_stop_signals(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	sigaction(VCPU_KICK_SIGNAL, &sa, NULL);

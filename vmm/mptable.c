@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "machine.h"
+#include "util.h"
 
 #define MPC_TYPE_CPU 0
 #define MPC_TYPE_BUS 1
@@ -29,18 +30,6 @@
 #define CPU_ENTRY_LEN 20
 #define SMALL_ENTRY_LEN 8
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
-
 static uint8_t checksum(const uint8_t *p, size_t len)
 {
 	uint8_t sum = 0;
@@ -55,7 +44,7 @@ static size_t entry_intsrc(uint8_t *p, uint8_t type, uint8_t irq,
 {
 	p[0] = MPC_TYPE_INTSRC;
 	p[1] = type;
-	put16(p + 2, 0); /* polarity and trigger conform to the ISA bus */
+	put_le16(p + 2, 0); /* polarity and trigger conform to the ISA bus */
 	p[4] = 0; /* bus id */
 	p[5] = irq;
 	p[6] = ioapic;
@@ -67,7 +56,7 @@ static size_t entry_lintsrc(uint8_t *p, uint8_t type, uint8_t lint)
 {
 	p[0] = MPC_TYPE_LINTSRC;
 	p[1] = type;
-	put16(p + 2, 0);
+	put_le16(p + 2, 0);
 	p[4] = 0;
 	p[5] = 0;
 	p[6] = 0xff; /* every local APIC */
@@ -102,8 +91,8 @@ int mptable_build(uint8_t *buf, size_t size, uint32_t gpa,
 		p[1] = (uint8_t)i; /* APIC id */
 		p[2] = 0x14; /* local APIC version */
 		p[3] = CPU_ENABLED | (i == 0 ? CPU_BOOTPROCESSOR : 0);
-		put32(p + 4, 0x600); /* family 6 signature */
-		put32(p + 8, 0x201); /* FPU, APIC */
+		put_le32(p + 4, 0x600); /* family 6 signature */
+		put_le32(p + 8, 0x201); /* FPU, APIC */
 		p += CPU_ENTRY_LEN;
 	}
 	p[0] = MPC_TYPE_BUS;
@@ -115,7 +104,7 @@ int mptable_build(uint8_t *buf, size_t size, uint32_t gpa,
 	p[1] = ioapic_id;
 	p[2] = 0x11; /* IOAPIC version */
 	p[3] = 1; /* enabled */
-	put32(p + 4, MACHINE_IOAPIC_BASE);
+	put_le32(p + 4, MACHINE_IOAPIC_BASE);
 	p += SMALL_ENTRY_LEN;
 	entries++;
 	for (i = 0; i < nr_irqs; i++) {
@@ -128,16 +117,16 @@ int mptable_build(uint8_t *buf, size_t size, uint32_t gpa,
 	table_len = (size_t)(p - hdr);
 
 	memcpy(hdr, "PCMP", 4);
-	put16(hdr + 4, (uint16_t)table_len);
+	put_le16(hdr + 4, (uint16_t)table_len);
 	hdr[6] = 4; /* spec revision 1.4 */
 	memcpy(hdr + 8, "VMM     ", 8);
 	memcpy(hdr + 16, "VSOCK-VMM   ", 12);
-	put16(hdr + 34, (uint16_t)entries);
-	put32(hdr + 36, MACHINE_LAPIC_BASE);
+	put_le16(hdr + 34, (uint16_t)entries);
+	put_le32(hdr + 36, MACHINE_LAPIC_BASE);
 	hdr[7] = checksum(hdr, table_len);
 
 	memcpy(buf, "_MP_", 4);
-	put32(buf + 4, gpa + FLOATING_LEN);
+	put_le32(buf + 4, gpa + FLOATING_LEN);
 	buf[8] = 1; /* length in 16-byte units */
 	buf[9] = 4; /* spec revision 1.4 */
 	buf[10] = checksum(buf, FLOATING_LEN);

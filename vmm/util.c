@@ -1,7 +1,9 @@
-/* util: the clock. */
+/* util: the clock, eventfds. */
 #include "util.h"
 
+#include <errno.h>
 #include <time.h>
+#include <unistd.h>
 
 uint64_t util_now_ns(void)
 {
@@ -9,4 +11,14 @@ uint64_t util_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int util_eventfd_signal(int fd)
+{
+	uint64_t one = 1;
+
+	/* Only a counter at its maximum refuses; the reader is awake then. */
+	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		return -errno;
+	return 0;
 }

@@ -168,8 +168,6 @@ int vcpu_setup_boot(struct vcpu *v, const struct boot_x86_entry *e)
 	return 0;
 }
 
-static struct log_ratelimit unclaimed_rl;
-
 static void handle_io(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
@@ -184,7 +182,7 @@ static void handle_io(struct vcpu *v)
 			continue;
 		if (!is_write)
 			memset(data, 0xff, run->io.size);
-		log_debug_rl(&unclaimed_rl, "unclaimed port %s %#x/%u",
+		log_debug_rl(&v->vm->unclaimed_rl, "unclaimed port %s %#x/%u",
 			     is_write ? "write" : "read", run->io.port,
 			     run->io.size);
 	}
@@ -202,7 +200,7 @@ static void handle_mmio(struct vcpu *v)
 		return;
 	if (!run->mmio.is_write)
 		memset(run->mmio.data, 0xff, len);
-	log_debug_rl(&unclaimed_rl, "unclaimed mmio %s %#llx/%u",
+	log_debug_rl(&v->vm->unclaimed_rl, "unclaimed mmio %s %#llx/%u",
 		     run->mmio.is_write ? "write" : "read",
 		     (unsigned long long)run->mmio.phys_addr, len);
 }

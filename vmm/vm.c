@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
@@ -44,30 +45,45 @@
  * Work-arounds for kvm_pvm's instruction emulator, which runs guest kernel
  * code but lacks XSAVE/AVX, SMAP, POPCNT, RDRAND/RDSEED, FSGSBASE,
  * INVPCID/PCID, PKU, RDPID, CLFLUSHOPT/CLWB and RDTSCP: the CPUID filter
- * hides them, and the command line tells the kernel again for the paths
- * that do not look at CPUID. INT3 in long mode faults there, so the boot
- * self-test is skipped (parameter added by guest/patches, unknown and
- * ignored on other kernels).
+ * hides them, and the command line tells the kernel again (kvm_pvm has
+ * been seen to ignore KVM_SET_CPUID2). INT3 in long mode and FWAIT fail
+ * there too, so the boot INT3 self-test and the FWAIT at task exit are
+ * skipped: skip_int3_selftest and fpu_nofwait are parameters added by
+ * guest/patches, unknown to (and ignored by) other kernels.
  */
 static const char pvm_cmdline[] =
 	"noxsave clearcpuid=151,158,306,156,293,288,298,145,515,516,534,"
 	"311,312,59,308 rcupdate.rcu_cpu_stall_suppress=1 "
-	"skip_int3_selftest";
+	"skip_int3_selftest fpu_nofwait";
 
 static const char default_cmdline[] = "console=ttyS0 reboot=k panic=-1";
 
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code)
 {
 	int expected = VM_STOP_NONE;
-	uint64_t one = 1;
 
+	/* A guest that panicked and then reset or crashed: report the panic. */
+	if ((reason == VM_STOP_RESET || reason == VM_STOP_CRASH) &&
+	    atomic_load(&vm->panic_seen)) {
+		reason = VM_STOP_PANIC;
+		code = VM_EXIT_PANIC;
+	}
 	if (!atomic_compare_exchange_strong(&vm->stop_reason, &expected,
 					    (int)reason))
 		return;
 	/* Read by the loop thread only after it has joined every vCPU. */
 	vm->stop_code = code;
-	if (write(vm->stop_efd, &one, sizeof(one)) < 0)
+	if (util_eventfd_signal(vm->stop_efd))
 		log_err("cannot wake the event loop: %s", strerror(errno));
+}
+
+void vm_stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGQUIT);
 }
 
 bool vm_stopping(const struct vm *vm)
@@ -93,12 +109,11 @@ static void serial_set_irq(void *opaque, int level)
  * Console watcher: a guest kernel that panics prints PANIC_MARKER on its
  * console. Noting it lets a later reset (panic=-1) or a hang end the VMM
  * with VM_EXIT_PANIC instead of success. A guest can fake the marker, but
- * only to fail its own run.
+ * only to fail its own run. Called with console_lock held.
  */
 static void console_watch(struct vm *vm, uint8_t byte)
 {
 	static const char marker[] = PANIC_MARKER;
-	uint64_t one = 1;
 
 	if (byte == (uint8_t)marker[vm->panic_match])
 		vm->panic_match++;
@@ -109,31 +124,37 @@ static void console_watch(struct vm *vm, uint8_t byte)
 	vm->panic_match = 0;
 	if (atomic_exchange(&vm->panic_seen, true))
 		return;
-	if (write(vm->panic_efd, &one, sizeof(one)) < 0)
+	if (util_eventfd_signal(vm->panic_efd))
 		log_err("cannot wake the event loop: %s", strerror(errno));
 }
 
+/*
+ * Guest console output, from any vCPU thread. It blocks while stdout does
+ * (nothing is dropped while the VM runs), but gives up once the VM is
+ * stopping: the kick signal interrupts a blocked write(), and a stdout
+ * nobody drains must not keep the VMM from exiting.
+ */
 static void serial_tx(void *opaque, uint8_t byte)
 {
 	struct vm *vm = opaque;
 
-	for (;;) {
+	pthread_mutex_lock(&vm->console_lock);
+	while (!vm_stopping(vm)) {
+		struct pollfd pfd = { .fd = STDOUT_FILENO, .events = POLLOUT };
 		ssize_t n = write(STDOUT_FILENO, &byte, 1);
 
 		if (n == 1 || (n < 0 && errno != EINTR && errno != EAGAIN))
 			break;
+		if (n < 0 && errno == EAGAIN)
+			poll(&pfd, 1, 100); /* a non-blocking stdout */
 	}
 	console_watch(vm, byte);
+	pthread_mutex_unlock(&vm->console_lock);
 }
 
 static void guest_reset(void *opaque)
 {
-	struct vm *vm = opaque;
-
-	if (atomic_load(&vm->panic_seen))
-		vm_request_stop(vm, VM_STOP_PANIC, VM_EXIT_PANIC);
-	else
-		vm_request_stop(vm, VM_STOP_RESET, 0);
+	vm_request_stop(opaque, VM_STOP_RESET, 0);
 }
 
 static void guest_debug_exit(void *opaque, uint8_t code)
@@ -186,6 +207,8 @@ static int kvm_open(struct vm *vm)
 		{ KVM_CAP_PIT2, "PIT2" },
 		{ KVM_CAP_EXT_CPUID, "EXT_CPUID" },
 		{ KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT" },
+		{ KVM_CAP_IRQFD, "IRQFD" },
+		{ KVM_CAP_IOEVENTFD, "IOEVENTFD" },
 	};
 	unsigned int i;
 	int ret;
@@ -372,7 +395,8 @@ static int open_blob(const char *flag, const char *path, uint64_t max,
 	struct stat st;
 	int ret;
 
-	blob->fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO must not hang us before the S_ISREG check. */
+	blob->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (blob->fd < 0) {
 		ret = -errno;
 		log_err("%s %s: %s", flag, path, strerror(errno));
@@ -484,10 +508,7 @@ static int setup_loop(struct vm *vm)
 	if (vm->stop_efd < 0 || vm->panic_efd < 0)
 		return -errno;
 	/* Stop signals arrive through the loop, never asynchronously. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
+	vm_stop_signals(&set);
 	vm->sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (vm->sig_fd < 0)
 		return -errno;
@@ -515,6 +536,7 @@ int vm_create(struct vm **out, const struct vm_config *cfg)
 	vm->kvm_fd = vm->vm_fd = -1;
 	vm->stop_efd = vm->panic_efd = vm->sig_fd = -1;
 	vm->kernel_blob.fd = vm->initrd_blob.fd = -1;
+	pthread_mutex_init(&vm->console_lock, NULL);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	*out = vm;
@@ -541,15 +563,17 @@ int vm_create(struct vm **out, const struct vm_config *cfg)
 
 /* Event loop handlers ------------------------------------------------------ */
 
-#define VM_OF(ptr, member) \
-	((struct vm *)((char *)(ptr) - offsetof(struct vm, member)))
+#define VM_OF(ptr, member) container_of(ptr, struct vm, member)
 
 static void on_stop(struct evloop_op *op, int res, uint32_t flags)
 {
 	struct vm *vm = VM_OF(op, stop_op);
 
-	(void)res;
 	(void)flags;
+	if (res < 0) {
+		log_err("stop eventfd failed: %s", strerror(-res));
+		vm_request_stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
+	}
 	evloop_stop(&vm->loop);
 }
 
@@ -576,19 +600,32 @@ static void on_panic(struct evloop_op *op, int res, uint32_t flags)
 	evloop_timeout(&vm->loop, &vm->panic_timer_op, &vm->panic_grace);
 }
 
+static void console_leave(struct vm *vm);
+
+/*
+ * First stop signal: stop cleanly. A second one while the stop is still
+ * under way (a vCPU stuck somewhere): restore the terminal and leave now.
+ */
 static void on_signal(struct evloop_op *op, int res, uint32_t flags)
 {
 	struct vm *vm = VM_OF(op, sig_op);
 	struct signalfd_siginfo *si = (struct signalfd_siginfo *)vm->sig_buf;
 
 	(void)flags;
-	if (res < (int)sizeof(*si)) {
-		evloop_read(&vm->loop, &vm->sig_op, vm->sig_fd, vm->sig_buf,
-			    sizeof(vm->sig_buf));
-		return;
+	if (res >= (int)sizeof(*si)) {
+		int status = 128 + (int)si->ssi_signo;
+
+		if (vm_stopping(vm)) {
+			log_err("signal %u during stop: exiting at once",
+				si->ssi_signo);
+			console_leave(vm);
+			_exit(status);
+		}
+		log_info("stopping on signal %u", si->ssi_signo);
+		vm_request_stop(vm, VM_STOP_SIGNAL, status);
 	}
-	log_info("stopping on signal %u", si->ssi_signo);
-	vm_request_stop(vm, VM_STOP_SIGNAL, 128 + (int)si->ssi_signo);
+	evloop_read(&vm->loop, &vm->sig_op, vm->sig_fd, vm->sig_buf,
+		    sizeof(vm->sig_buf));
 }
 
 static void stdin_arm(struct vm *vm);
@@ -649,7 +686,7 @@ static void console_enter(struct vm *vm)
 	vm->tio_saved = true;
 	raw = vm->saved_tio;
 	cfmakeraw(&raw);
-	/* Keep ^C/^\ as signals so a user can always stop the VM. */
+	/* Keep ^C and ^\ as signals so a user can always stop the VM. */
 	raw.c_lflag |= ISIG;
 	raw.c_oflag |= OPOST | ONLCR;
 	tcsetattr(STDIN_FILENO, TCSANOW, &raw);
@@ -737,16 +774,23 @@ int vm_run(struct vm *vm)
 	vm->stop_op.handler = on_stop;
 	vm->panic_op.handler = on_panic;
 	vm->sig_op.handler = on_signal;
-	evloop_read(&vm->loop, &vm->stop_op, vm->stop_efd, &vm->stop_buf,
-		    sizeof(vm->stop_buf));
-	evloop_read(&vm->loop, &vm->panic_op, vm->panic_efd, &vm->panic_buf,
-		    sizeof(vm->panic_buf));
-	evloop_read(&vm->loop, &vm->sig_op, vm->sig_fd, vm->sig_buf,
-		    sizeof(vm->sig_buf));
+	if (evloop_read(&vm->loop, &vm->stop_op, vm->stop_efd, &vm->stop_buf,
+			sizeof(vm->stop_buf)) ||
+	    evloop_read(&vm->loop, &vm->panic_op, vm->panic_efd,
+			&vm->panic_buf, sizeof(vm->panic_buf)) ||
+	    evloop_read(&vm->loop, &vm->sig_op, vm->sig_fd, vm->sig_buf,
+			sizeof(vm->sig_buf))) {
+		log_err("cannot queue the event loop's first reads");
+		return VM_EXIT_ERROR;
+	}
 	console_enter(vm);
 	stdin_arm(vm);
-	if (machine_has(vm->devs, MACHINE_DEV_VIRTIO_RNG))
-		vm_virtio_start(&vm->rng_virtio);
+	if (machine_has(vm->devs, MACHINE_DEV_VIRTIO_RNG) &&
+	    vm_virtio_start(&vm->rng_virtio)) {
+		log_err("cannot listen for virtio-rng notifications");
+		console_leave(vm);
+		return VM_EXIT_ERROR;
+	}
 
 	for (i = 0; i < vm->nr_vcpus; i++) {
 		ret = vcpu_start(&vm->vcpus[i]);
@@ -816,6 +860,7 @@ void vm_destroy(struct vm *vm)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
+	pthread_mutex_destroy(&vm->console_lock);
 	free(vm);
 }
 

@@ -8,6 +8,8 @@
 #define VMM_VM_H
 
 #include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -19,6 +21,7 @@
 #include "evloop.h"
 #include "guestmem.h"
 #include "i8042.h"
+#include "log.h"
 #include "rng.h"
 #include "serial8250.h"
 #include "vm_virtio.h"
@@ -96,7 +99,8 @@ struct vm {
 	struct evloop_op stop_op;
 	uint64_t stop_buf;
 
-	/* Panic: the console watcher (a vCPU thread) tells the loop. */
+	/* Console output and panic detection, from any vCPU thread. */
+	pthread_mutex_t console_lock;
 	size_t panic_match;
 	_Atomic bool panic_seen;
 	int panic_efd;
@@ -117,6 +121,8 @@ struct vm {
 	struct termios saved_tio;
 	bool tio_saved;
 
+	struct log_ratelimit unclaimed_rl; /* unclaimed PIO/MMIO accesses */
+
 	/* Statistics for --stats. */
 	_Atomic int64_t first_run_ns;
 	_Atomic uint64_t exit_counts[VM_STAT_EXIT_REASONS];
@@ -133,5 +139,8 @@ int vm_dump_dtb(const struct vm_config *cfg);
 /* Thread-safe; the first request decides the exit status. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code);
 bool vm_stopping(const struct vm *vm);
+
+/* The signals that stop the VM (SIGINT, SIGTERM, SIGHUP, SIGQUIT). */
+void vm_stop_signals(sigset_t *set);
 
 #endif

@@ -9,24 +9,20 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 #include "vm.h"
 
 static void kick_fd(int fd)
 {
-	uint64_t one = 1;
-
-	/* An eventfd write only fails if the counter would overflow. */
-	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+	if (util_eventfd_signal(fd))
 		log_err("eventfd write failed: %s", strerror(errno));
 }
-
-static struct log_ratelimit virtio_rl;
 
 static void host_irq(void *opaque)
 {
 	struct vm_virtio *vv = opaque;
 
-	log_debug_rl(&virtio_rl, "%s: interrupt", vv->mdev->name);
+	log_debug_rl(&vv->rl, "%s: interrupt", vv->mdev->name);
 	kick_fd(vv->irqfd);
 }
 
@@ -38,28 +34,30 @@ static void host_requeue(void *opaque, unsigned int q)
 		kick_fd(vv->q[q].efd);
 }
 
-static void arm(struct vm_virtio_queue *q)
+static int arm(struct vm_virtio_queue *q)
 {
-	evloop_read(&q->vv->vm->loop, &q->op, q->efd, &q->buf, sizeof(q->buf));
+	return evloop_read(&q->vv->vm->loop, &q->op, q->efd, &q->buf,
+			   sizeof(q->buf));
 }
 
 static void on_notify(struct evloop_op *op, int res, uint32_t flags)
 {
-	struct vm_virtio_queue *q =
-		(struct vm_virtio_queue *)((char *)op -
-					   offsetof(struct vm_virtio_queue, op));
+	struct vm_virtio_queue *q = container_of(op, struct vm_virtio_queue,
+						 op);
+	struct vm_virtio *vv = q->vv;
 
 	(void)flags;
-	log_debug_rl(&virtio_rl, "%s: queue %u notified", q->vv->mdev->name,
+	log_debug_rl(&vv->rl, "%s: queue %u notified", vv->mdev->name,
 		     q->index);
 	if (res == sizeof(q->buf))
-		virtio_mmio_notify(q->vv->mmio, q->index);
-	if (res < 0 && res != -EINTR && res != -EAGAIN) {
-		log_err("%s: notification eventfd failed: %s",
-			q->vv->mdev->name, strerror(-res));
-		return;
+		virtio_mmio_notify(vv->mmio, q->index);
+	if ((res < 0 && res != -EINTR && res != -EAGAIN) || arm(q)) {
+		/* A device that can no longer hear its driver: stop. */
+		log_err("%s: queue %u notifications failed: %s",
+			vv->mdev->name, q->index,
+			strerror(res < 0 ? -res : EBUSY));
+		vm_request_stop(vv->vm, VM_STOP_ERROR, VM_EXIT_ERROR);
 	}
-	arm(q);
 }
 
 int vm_virtio_create(struct vm *vm, struct vm_virtio *vv,
@@ -129,9 +127,13 @@ int vm_virtio_create(struct vm *vm, struct vm_virtio *vv,
 int vm_virtio_start(struct vm_virtio *vv)
 {
 	unsigned int i;
+	int ret;
 
-	for (i = 0; i < vv->nr_queues; i++)
-		arm(&vv->q[i]);
+	for (i = 0; i < vv->nr_queues; i++) {
+		ret = arm(&vv->q[i]);
+		if (ret)
+			return ret;
+	}
 	return 0;
 }
 

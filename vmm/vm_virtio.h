@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "evloop.h"
+#include "log.h"
 #include "machine.h"
 #include "mmio.h"
 
@@ -31,6 +32,7 @@ struct vm_virtio {
 	int irqfd;
 	unsigned int nr_queues;
 	struct vm_virtio_queue q[VIRTIO_MMIO_MAX_QUEUES];
+	struct log_ratelimit rl;
 };
 
 int vm_virtio_create(struct vm *vm, struct vm_virtio *vv,

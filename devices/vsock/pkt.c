@@ -10,77 +10,36 @@
  */
 #include "pkt.h"
 
-#include <endian.h>
 #include <string.h>
 
-static uint16_t ld16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, 2);
-	return le16toh(v);
-}
-
-static uint32_t ld32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-static uint64_t ld64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
-
-static void st16(uint8_t *p, uint16_t v)
-{
-	v = htole16(v);
-	memcpy(p, &v, 2);
-}
-
-static void st32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
-}
-
-static void st64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, 8);
-}
+#include "util.h"
 
 void vsock_hdr_decode(struct vsock_hdr *h, const uint8_t wire[VSOCK_HDR_SIZE])
 {
-	h->src_cid = ld64(wire + 0);
-	h->dst_cid = ld64(wire + 8);
-	h->src_port = ld32(wire + 16);
-	h->dst_port = ld32(wire + 20);
-	h->len = ld32(wire + 24);
-	h->type = ld16(wire + 28);
-	h->op = ld16(wire + 30);
-	h->flags = ld32(wire + 32);
-	h->buf_alloc = ld32(wire + 36);
-	h->fwd_cnt = ld32(wire + 40);
+	h->src_cid = get_le64(wire + 0);
+	h->dst_cid = get_le64(wire + 8);
+	h->src_port = get_le32(wire + 16);
+	h->dst_port = get_le32(wire + 20);
+	h->len = get_le32(wire + 24);
+	h->type = get_le16(wire + 28);
+	h->op = get_le16(wire + 30);
+	h->flags = get_le32(wire + 32);
+	h->buf_alloc = get_le32(wire + 36);
+	h->fwd_cnt = get_le32(wire + 40);
 }
 
 void vsock_hdr_encode(uint8_t wire[VSOCK_HDR_SIZE], const struct vsock_hdr *h)
 {
-	st64(wire + 0, h->src_cid);
-	st64(wire + 8, h->dst_cid);
-	st32(wire + 16, h->src_port);
-	st32(wire + 20, h->dst_port);
-	st32(wire + 24, h->len);
-	st16(wire + 28, h->type);
-	st16(wire + 30, h->op);
-	st32(wire + 32, h->flags);
-	st32(wire + 36, h->buf_alloc);
-	st32(wire + 40, h->fwd_cnt);
+	put_le64(wire + 0, h->src_cid);
+	put_le64(wire + 8, h->dst_cid);
+	put_le32(wire + 16, h->src_port);
+	put_le32(wire + 20, h->dst_port);
+	put_le32(wire + 24, h->len);
+	put_le16(wire + 28, h->type);
+	put_le16(wire + 30, h->op);
+	put_le32(wire + 32, h->flags);
+	put_le32(wire + 36, h->buf_alloc);
+	put_le32(wire + 40, h->fwd_cnt);
 }
 
 enum vsock_verdict vsock_hdr_check_tx(const struct vsock_hdr *h,

@@ -165,6 +165,23 @@ def case_mini(vmm, mini):
             rc = None
         check(rc == 128 + sig, "signal %d stops the VM with %s (got %s)" %
               (sig, 128 + sig, rc))
+    # A guest flooding a stdout that nobody reads must not keep the VMM
+    # from stopping.
+    r, w = os.pipe()
+    proc = subprocess.Popen([vmm, "--kernel", mini, "--cpus", "2",
+                             "--cmdline-replace", "s spam"],
+                            stdin=subprocess.DEVNULL, stdout=w,
+                            stderr=subprocess.DEVNULL)
+    os.close(w)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rc = None
+    os.close(r)
+    check(rc == 143, "stops on SIGTERM while stdout is full (got %s)" % rc)
     # On a terminal: raw mode while running, restored after a signal stop;
     # console input reaches the guest (the mini kernel ignores it).
     master, slave = pty.openpty()

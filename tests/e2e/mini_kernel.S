@@ -7,6 +7,7 @@
  *   'r'       reset through the i8042 (what reboot=k does)
  *   't'       triple fault (load an empty IDT, then fault)
  *   'h'       halt forever with interrupts off
+ *   's'       print 's' on the console forever
  */
 	.code64
 	.section .text
@@ -30,6 +31,8 @@ _start:
 	je	4f
 	cmpb	$'h', %al
 	je	5f
+	cmpb	$'s', %al
+	je	6f
 	sub	$'0', %al
 	mov	$0x501, %dx
 	outb	%al, %dx
@@ -43,6 +46,9 @@ _start:
 5:	cli
 	hlt
 	jmp	5b
+6:	mov	$0x3f8, %dx
+	outb	%al, %dx
+	jmp	6b
 
 	.section .rodata
 null_idt:

@@ -338,6 +338,20 @@ START_TEST(queue_setup_rejected)
 }
 END_TEST
 
+START_TEST(queue_cannot_be_repointed_after_driver_ok)
+{
+	negotiate(0);
+	setup_queue(0, 16);
+	wr(VIRTIO_MMIO_STATUS, OK_STATUS | VIRTIO_STATUS_DRIVER_OK);
+	wr(VIRTIO_MMIO_QUEUE_READY, 0);
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_READY), 1);
+	setup_queue(1, 16); /* a queue the driver did not set up in time */
+	ck_assert_uint_eq(rd(VIRTIO_MMIO_QUEUE_READY), 0);
+	ck_assert_ptr_nonnull(virtio_mmio_queue(m, 0));
+	ck_assert_ptr_null(virtio_mmio_queue(m, 1));
+}
+END_TEST
+
 START_TEST(queue_ready_needs_features_ok)
 {
 	setup_queue(0, 16);
@@ -456,6 +470,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(queues, queue_setup_rejected, 0,
 			    sizeof(bad_queues) / sizeof(bad_queues[0]));
 	tcase_add_test(queues, queue_ready_needs_features_ok);
+	tcase_add_test(queues, queue_cannot_be_repointed_after_driver_ok);
 	tcase_add_test(queues, bad_queue_sel_writes_ignored);
 	tcase_add_test(queues, notify_reaches_device_only_when_live);
 	tcase_add_test(queues, used_buffers_interrupt_and_ack);
