@@ -8,6 +8,7 @@
 
 #include "fake_mem.h"
 #include "mmio.h"
+#include "mmio_driver.h"
 #include "test_log.h"
 #include "test_run.h"
 
@@ -109,31 +110,18 @@ static void teardown(void)
 
 static uint32_t rd(uint64_t off)
 {
-	uint32_t v = 0xdeadbeef;
-
-	virtio_mmio_bus_ops.read(m, off, &v, 4);
-	return v;
+	return mmio_driver_read(m, off);
 }
 
 static void wr(uint64_t off, uint32_t v)
 {
-	virtio_mmio_bus_ops.write(m, off, &v, 4);
+	mmio_driver_write(m, off, v);
 }
 
 /* Negotiate VERSION_1 (+ extra features) and set FEATURES_OK. */
 static void negotiate(uint64_t extra)
 {
-	uint64_t f = 1ull << VIRTIO_F_VERSION_1 | extra;
-
-	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
-	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	wr(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)f);
-	wr(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	wr(VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(f >> 32));
-	wr(VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE |
-				       VIRTIO_STATUS_DRIVER |
-				       VIRTIO_STATUS_FEATURES_OK);
+	mmio_driver_negotiate(m, 1ull << VIRTIO_F_VERSION_1 | extra);
 }
 
 #define OK_STATUS                                                    \
