@@ -66,16 +66,18 @@ static int set_lapic(struct vcpu *v)
 
 static int set_fpu_msrs(struct vcpu *v)
 {
-	struct {
+	/* struct kvm_msrs ends in a flexible array: room for one entry. */
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[1];
-	} msrs = {
-		.hdr.nmsrs = 1,
-		.e[0] = { .index = MSR_IA32_MISC_ENABLE,
-			  .data = MISC_ENABLE_FAST_STRING },
-	};
+		uint8_t bytes[sizeof(struct kvm_msrs) +
+			      sizeof(struct kvm_msr_entry)];
+	} msrs;
 	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
 
+	memset(&msrs, 0, sizeof(msrs));
+	msrs.hdr.nmsrs = 1;
+	msrs.hdr.entries[0].index = MSR_IA32_MISC_ENABLE;
+	msrs.hdr.entries[0].data = MISC_ENABLE_FAST_STRING;
 	if (ioctl(v->fd, KVM_SET_FPU, &fpu) < 0)
 		return -errno;
 	if (ioctl(v->fd, KVM_SET_MSRS, &msrs) != 1)

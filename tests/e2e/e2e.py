@@ -58,6 +58,17 @@ def show(p):
     print(p.stderr)
 
 
+def stop(proc, sig):
+    """Send sig; return the exit status, or None if it did not exit."""
+    proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return None
+
+
 def case_cli(vmm):
     with tempfile.TemporaryDirectory() as d:
         garbage = os.path.join(d, "garbage")
@@ -157,12 +168,7 @@ def case_mini(vmm, mini):
                                 stderr=subprocess.PIPE)
         time.sleep(1.0)
         check(proc.poll() is None, "halted guest keeps running")
-        proc.send_signal(sig)
-        try:
-            rc = proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            rc = None
+        rc = stop(proc, sig)
         check(rc == 128 + sig, "signal %d stops the VM with %s (got %s)" %
               (sig, 128 + sig, rc))
     # A guest flooding a stdout that nobody reads must not keep the VMM
@@ -174,12 +180,7 @@ def case_mini(vmm, mini):
                             stderr=subprocess.DEVNULL)
     os.close(w)
     time.sleep(2.0)
-    proc.send_signal(signal.SIGTERM)
-    try:
-        rc = proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        rc = None
+    rc = stop(proc, signal.SIGTERM)
     os.close(r)
     check(rc == 143, "stops on SIGTERM while stdout is full (got %s)" % rc)
     # On a terminal: raw mode while running, restored after a signal stop;
@@ -193,12 +194,7 @@ def case_mini(vmm, mini):
     time.sleep(1.0)
     during = termios.tcgetattr(slave)
     os.write(master, b"typed\n")
-    proc.send_signal(signal.SIGTERM)
-    try:
-        rc = proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        rc = None
+    rc = stop(proc, signal.SIGTERM)
     after = termios.tcgetattr(slave)
     os.close(master)
     os.close(slave)
