@@ -80,6 +80,7 @@ START_TEST(fdt_has_the_nodes)
 	uint8_t dummy, buf[8192];
 	struct fdt_machine fm = { .mem = &gm, .nr_cpus = 3,
 				  .devs = all, .bootargs = "console=ttyS0" };
+	/* Properties are only 4-byte aligned: fdt*_ld() loads bytewise. */
 	const fdt32_t *irq;
 	const fdt64_t *reg;
 	const char *s;
@@ -95,7 +96,7 @@ START_TEST(fdt_has_the_nodes)
 	off = fdt_path_offset(buf, "/memory@0");
 	reg = fdt_getprop(buf, off, "reg", &len);
 	ck_assert_int_eq(len, 16);
-	ck_assert_uint_eq(fdt64_to_cpu(reg[1]), 256u << 20);
+	ck_assert_uint_eq(fdt64_ld(&reg[1]), 256u << 20);
 	ck_assert_int_ge(fdt_path_offset(buf, "/cpus/cpu@2"), 0);
 	ck_assert_int_lt(fdt_path_offset(buf, "/cpus/cpu@3"), 0);
 	ck_assert_int_ge(fdt_path_offset(buf, "/serial@3f8"), 0);
@@ -104,9 +105,9 @@ START_TEST(fdt_has_the_nodes)
 	s = fdt_getprop(buf, off, "compatible", &len);
 	ck_assert_str_eq(s, "virtio,mmio");
 	irq = fdt_getprop(buf, off, "interrupts", &len);
-	ck_assert_uint_eq(fdt32_to_cpu(irq[0]), 6);
+	ck_assert_uint_eq(fdt32_ld(&irq[0]), 6);
 	reg = fdt_getprop(buf, off, "reg", &len);
-	ck_assert_uint_eq(fdt64_to_cpu(reg[0]), 0xd0001000);
+	ck_assert_uint_eq(fdt64_ld(&reg[0]), 0xd0001000);
 
 	fm.devs = 0;
 	ck_assert_int_gt(fdt_render(&fm, buf, sizeof(buf)), 0);
