@@ -213,10 +213,16 @@ void serial8250_destroy(struct serial8250 *s)
 
 size_t serial8250_rx_space(struct serial8250 *s)
 {
-	size_t space;
+	size_t space = 0;
 
 	pthread_mutex_lock(&s->lock);
-	space = SERIAL8250_RX_SIZE - s->rx_count;
+	/*
+	 * No room until the guest's driver has enabled receive interrupts:
+	 * it resets the FIFO when it starts, which would throw away input
+	 * that arrived earlier (e.g. commands piped into the VMM).
+	 */
+	if (s->ier & IER_RDI)
+		space = SERIAL8250_RX_SIZE - s->rx_count;
 	pthread_mutex_unlock(&s->lock);
 	return space;
 }

@@ -40,7 +40,7 @@ extern const struct bus_ops serial8250_bus_ops;
 int serial8250_create(struct serial8250 **out, const struct serial8250_cb *cb);
 void serial8250_destroy(struct serial8250 *s);
 
-/* Free room in the receive buffer. */
+/* Room for host input: 0 until the guest enables receive interrupts. */
 size_t serial8250_rx_space(struct serial8250 *s);
 /* Queue host input for the guest; returns how many bytes were taken. */
 size_t serial8250_rx_push(struct serial8250 *s, const uint8_t *buf, size_t len);

@@ -109,6 +109,14 @@ static void restart(void)
 		pause();
 }
 
+/* PID 1 exits: the kernel panics ("Attempted to kill init!"). */
+static void init_exit(void)
+{
+	printf("vmm-test: init exiting on purpose\n");
+	fflush(stdout);
+	exit(1);
+}
+
 /* End the VM with `code` as the VMM's exit status. */
 static void debug_exit(int code)
 {
@@ -198,11 +206,8 @@ static int run_tests(char *list)
 	     name = strtok_r(NULL, ",", &save)) {
 		int found = 0;
 
-		if (!strcmp(name, "panic")) {
-			printf("vmm-test: init exiting on purpose\n");
-			fflush(stdout);
-			exit(1); /* PID 1 exits: the kernel panics */
-		}
+		if (!strcmp(name, "panic"))
+			init_exit();
 		if (!strcmp(name, "reboot"))
 			restart();
 		for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
@@ -249,7 +254,7 @@ static void shell(void)
 	char line[256];
 
 	printf("vmm-init: commands: info, uptime, cpus, mem, rng, cat FILE, "
-	       "reboot, exit N\n");
+	       "reboot, panic, exit N\n");
 	for (;;) {
 		char *cmd;
 
@@ -273,6 +278,8 @@ static void shell(void)
 			test_rng();
 		else if (!strncmp(cmd, "cat ", 4))
 			cat_file(cmd + 4);
+		else if (!strcmp(cmd, "panic"))
+			init_exit();
 		else if (!strcmp(cmd, "reboot") || !strcmp(cmd, "poweroff"))
 			break;
 		else if (!strncmp(cmd, "exit", 4))
