@@ -1,10 +1,11 @@
 /*
  * fuzz_vsock: streams of guest packets and host events against the vsock
  * layers: header decoding and TX validation (pkt), the handshake parser,
- * and the connection state machine (conn), checking its invariants after
- * every step. No I/O, no real time: the clock comes from the input.
+ * the connection state machine (conn) and the connection table (muxer),
+ * checking their invariants after every step. No I/O, no real time: the
+ * clock comes from the input.
  *
- * Input: 4 bytes choose the connection's direction and buffer size; then
+ * Input: 4 bytes of setup (bit 1 of byte 0 selects the muxer mode); then
  * records of 1 + 44 bytes: an event byte and a raw header (used by guest
  * packets). Bytes left over feed the handshake parser.
  */
@@ -14,6 +15,7 @@
 
 #include "conn.h"
 #include "handshake.h"
+#include "muxer.h"
 #include "pkt.h"
 
 #define GUEST_CID 3u
@@ -56,6 +58,98 @@ static void feed_handshake(const uint8_t *data, size_t len)
 	}
 }
 
+/* Muxer mode: ports come from a small space so packets hit connections. */
+static void fuzz_muxer(const uint8_t *data, size_t size)
+{
+	struct vsock_muxer_config cfg = {
+		.guest_cid = GUEST_CID, .max_conns = 4, .buf_alloc = 65536,
+		.timeout_ns = 1000, .seqpacket = data[1] & 1,
+	};
+	struct vsock_muxer mx;
+	uint64_t now = 1;
+	unsigned int steps = 0;
+
+	if (vsock_muxer_init(&mx, &cfg))
+		return;
+	for (data += 4, size -= 4; size >= 45 && steps < MAX_STEPS;
+	     data += 45, size -= 45, steps++) {
+		struct vsock_hdr h, out;
+		struct vsock_mconn *mc;
+		struct vsock_rx rx;
+		const char *why;
+		uint8_t ev = data[0];
+
+		vsock_hdr_decode(&h, data + 1);
+		h.src_port %= 4;
+		h.dst_port = h.dst_port & 1 ? VSOCK_HOST_PORT_BASE + h.dst_port % 4
+					    : h.dst_port % 4;
+		/* The connection an event is about, looked up afresh: the
+		 * muxer may have freed any earlier one. */
+		mc = vsock_muxer_find(&mx, h.dst_port, h.src_port);
+		switch (ev & 7) {
+		case 0:
+		case 1: /* a guest packet */
+			if (vsock_hdr_check_tx(&h, GUEST_CID, cfg.seqpacket,
+					       h.len, &why) == VSOCK_ACCEPT)
+				vsock_muxer_tx(&mx, &h, now);
+			break;
+		case 2: /* a host client connects to a guest port */
+			vsock_muxer_connect(&mx, h.src_port, h.type % 3, now);
+			break;
+		case 3: /* the guest side drains one packet */
+			rx = vsock_muxer_next_rx(&mx, h.len % 70000);
+			if (rx.kind == VSOCK_RX_PAYLOAD) {
+				require(rx.max_len <= VSOCK_MAX_PKT_DATA);
+				vsock_muxer_rx_data(&mx, rx.mc,
+						    h.fwd_cnt %
+							    ((uint64_t)rx.max_len +
+							     1),
+						    &out);
+			}
+			break;
+		case 4: /* host events on a connection */
+			if (!mc)
+				break;
+			switch ((ev >> 3) & 7) {
+			case 0:
+				vsock_muxer_host_connected(&mx, mc, ev & 64);
+				break;
+			case 1:
+				vsock_muxer_delivered(
+					&mx, mc,
+					(uint32_t)(h.fwd_cnt %
+						   ((uint64_t)(uint32_t)(
+							    mc->conn.rx_cnt -
+							    mc->conn.fwd_cnt) +
+						    1)));
+				break;
+			case 2:
+				vsock_muxer_readable(&mx, mc, ev & 64);
+				break;
+			case 3:
+				vsock_muxer_host_eof(&mx, mc, now);
+				break;
+			case 4:
+				vsock_muxer_host_error(&mx, mc);
+				break;
+			default:
+				/* The backend lets go once it is closed. */
+				if (mc->conn.state == VSOCK_CONN_CLOSED)
+					vsock_muxer_release(&mx, mc);
+				break;
+			}
+			break;
+		default: /* time passes */
+			now += h.src_cid % 2000;
+			vsock_muxer_tick(&mx, now);
+			break;
+		}
+		require(mx.nr_conns <= cfg.max_conns);
+		require(mx.orphan_count <= VSOCK_MUXER_ORPHANS);
+	}
+	vsock_muxer_destroy(&mx);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -67,6 +161,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 4)
 		return 0;
+	if (data[0] & 2) {
+		fuzz_muxer(data, size);
+		return 0;
+	}
 	seqpacket = data[1] & 1;
 	vsock_conn_init(&c, GUEST_CID, 1u << 30, 1234,
 			seqpacket ? VSOCK_TYPE_SEQPACKET : VSOCK_TYPE_STREAM,

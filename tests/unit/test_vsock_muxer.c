@@ -1,0 +1,320 @@
+/*
+ * Unit tests: the vsock muxer. Connection setup both ways, RSTs for
+ * unmatched packets, the connection limit, RX priority, the data path
+ * within credit, host port allocation, timeouts and freeing.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "muxer.h"
+#include "test_log.h"
+#include "test_run.h"
+
+#define GUEST 3u
+#define TMO 1000u
+
+static struct vsock_muxer mx;
+
+static void setup_n(uint32_t max_conns)
+{
+	struct vsock_muxer_config cfg = {
+		.guest_cid = GUEST, .max_conns = max_conns,
+		.buf_alloc = VSOCK_MUXER_BUF_ALLOC, .timeout_ns = TMO,
+	};
+
+	test_log_install();
+	ck_assert_int_eq(vsock_muxer_init(&mx, &cfg), 0);
+}
+
+static void setup(void)
+{
+	setup_n(8);
+}
+
+static void teardown(void)
+{
+	vsock_muxer_destroy(&mx);
+}
+
+static struct vsock_tx_result tx(uint16_t op, uint32_t src_port,
+				 uint32_t dst_port, uint32_t len)
+{
+	struct vsock_hdr h = {
+		.src_cid = GUEST, .dst_cid = VSOCK_HOST_CID,
+		.src_port = src_port, .dst_port = dst_port, .len = len,
+		.type = VSOCK_TYPE_STREAM, .op = op, .buf_alloc = 65536,
+	};
+
+	return vsock_muxer_tx(&mx, &h, 0);
+}
+
+static struct vsock_rx next(void)
+{
+	return vsock_muxer_next_rx(&mx, 4096);
+}
+
+static void expect_packet(uint16_t op, uint32_t src_port, uint32_t dst_port)
+{
+	struct vsock_rx rx = next();
+
+	ck_assert_int_eq(rx.kind, VSOCK_RX_PACKET);
+	ck_assert_msg(rx.hdr.op == op, "got %s, want %s",
+		      vsock_op_name(rx.hdr.op), vsock_op_name(op));
+	ck_assert_uint_eq(rx.hdr.src_cid, VSOCK_HOST_CID);
+	ck_assert_uint_eq(rx.hdr.dst_cid, GUEST);
+	ck_assert_uint_eq(rx.hdr.src_port, src_port);
+	ck_assert_uint_eq(rx.hdr.dst_port, dst_port);
+}
+
+/* A guest-initiated connection from guest port 5000 to host port 52. */
+static struct vsock_mconn *established(void)
+{
+	struct vsock_tx_result r = tx(VSOCK_OP_REQUEST, 5000, 52, 0);
+
+	ck_assert_int_eq(r.kind, VSOCK_TX_CONNECT);
+	vsock_muxer_host_connected(&mx, r.mc, true);
+	expect_packet(VSOCK_OP_RESPONSE, 52, 5000);
+	return r.mc;
+}
+
+START_TEST(guest_connects)
+{
+	struct vsock_mconn *mc = established();
+
+	ck_assert_ptr_eq(vsock_muxer_find(&mx, 52, 5000), mc);
+	ck_assert_int_eq(mc->conn.state, VSOCK_CONN_ESTABLISHED);
+	ck_assert_int_eq(next().kind, VSOCK_RX_EMPTY);
+	ck_assert_uint_eq(mx.nr_conns, 1);
+}
+END_TEST
+
+START_TEST(no_listener_gets_rst_and_is_freed)
+{
+	struct vsock_tx_result r = tx(VSOCK_OP_REQUEST, 5000, 52, 0);
+
+	vsock_muxer_host_connected(&mx, r.mc, false);
+	vsock_muxer_release(&mx, r.mc); /* backend done; RST still owed */
+	ck_assert_uint_eq(mx.nr_conns, 1);
+	expect_packet(VSOCK_OP_RST, 52, 5000);
+	ck_assert_uint_eq(mx.nr_conns, 0);
+	ck_assert_ptr_null(vsock_muxer_find(&mx, 52, 5000));
+}
+END_TEST
+
+START_TEST(unmatched_packets_get_rst_but_rst_does_not)
+{
+	ck_assert_int_eq(tx(VSOCK_OP_RW, 7000, 80, 10).kind, VSOCK_TX_NONE);
+	ck_assert_int_eq(tx(VSOCK_OP_RST, 7001, 81, 0).kind, VSOCK_TX_NONE);
+	ck_assert_int_eq(tx(VSOCK_OP_SHUTDOWN, 7002, 82, 0).kind,
+			 VSOCK_TX_NONE);
+	expect_packet(VSOCK_OP_RST, 80, 7000);
+	expect_packet(VSOCK_OP_RST, 82, 7002);
+	ck_assert_int_eq(next().kind, VSOCK_RX_EMPTY);
+	ck_assert_uint_eq(mx.nr_conns, 0);
+}
+END_TEST
+
+START_TEST(connection_limit)
+{
+	uint32_t i;
+
+	teardown();
+	setup_n(2);
+	ck_assert_int_eq(tx(VSOCK_OP_REQUEST, 1, 52, 0).kind, VSOCK_TX_CONNECT);
+	ck_assert_int_eq(tx(VSOCK_OP_REQUEST, 2, 52, 0).kind, VSOCK_TX_CONNECT);
+	ck_assert_int_eq(tx(VSOCK_OP_REQUEST, 3, 52, 0).kind, VSOCK_TX_NONE);
+	expect_packet(VSOCK_OP_RST, 52, 3);
+	ck_assert_ptr_null(vsock_muxer_connect(&mx, 99, VSOCK_TYPE_STREAM, 0));
+	ck_assert_uint_eq(mx.nr_conns, 2);
+	/* Many refusals: the reply ring is bounded and throttles TX. */
+	for (i = 0; i < 1000; i++)
+		tx(VSOCK_OP_REQUEST, 100 + i, 52, 0);
+	ck_assert_uint_eq(mx.orphan_count, VSOCK_MUXER_ORPHANS);
+	ck_assert(vsock_muxer_tx_paused(&mx));
+	for (i = 0; i < VSOCK_MUXER_ORPHANS; i++)
+		ck_assert_int_eq(next().kind, VSOCK_RX_PACKET);
+	ck_assert(!vsock_muxer_tx_paused(&mx));
+}
+END_TEST
+
+START_TEST(rx_priority)
+{
+	struct vsock_mconn *credit, *data, *rst;
+
+	credit = established();
+	data = vsock_muxer_connect(&mx, 6000, VSOCK_TYPE_STREAM, 0);
+	rst = vsock_muxer_connect(&mx, 6001, VSOCK_TYPE_STREAM, 0);
+	expect_packet(VSOCK_OP_REQUEST, data->conn.local_port, 6000);
+	expect_packet(VSOCK_OP_REQUEST, rst->conn.local_port, 6001);
+	tx(VSOCK_OP_RESPONSE, 6000, data->conn.local_port, 0);
+	tx(VSOCK_OP_RESPONSE, 6001, rst->conn.local_port, 0);
+
+	tx(VSOCK_OP_CREDIT_REQUEST, 5000, 52, 0); /* credit update wanted */
+	vsock_muxer_readable(&mx, data, true); /* data ready */
+	vsock_muxer_host_error(&mx, rst); /* RST wanted */
+	tx(VSOCK_OP_RW, 9999, 9999, 1); /* an unmatched packet */
+
+	expect_packet(VSOCK_OP_RST, 9999, 9999);
+	expect_packet(VSOCK_OP_RST, rst->conn.local_port, 6001);
+	ck_assert_int_eq(next().kind, VSOCK_RX_PAYLOAD);
+	expect_packet(VSOCK_OP_CREDIT_UPDATE, 52, 5000);
+	(void)credit;
+}
+END_TEST
+
+START_TEST(data_within_credit)
+{
+	struct vsock_mconn *mc = established();
+	struct vsock_hdr h = {
+		.src_cid = GUEST, .dst_cid = VSOCK_HOST_CID, .src_port = 5000,
+		.dst_port = 52, .type = VSOCK_TYPE_STREAM,
+		.op = VSOCK_OP_CREDIT_UPDATE, .buf_alloc = 10000,
+	};
+	struct vsock_hdr rw;
+	struct vsock_rx rx;
+
+	vsock_muxer_tx(&mx, &h, 0); /* guest can take 10000 bytes */
+	vsock_muxer_readable(&mx, mc, true);
+	rx = vsock_muxer_next_rx(&mx, 4096);
+	ck_assert_int_eq(rx.kind, VSOCK_RX_PAYLOAD);
+	ck_assert_ptr_eq(rx.mc, mc);
+	ck_assert_uint_eq(rx.max_len, 4096); /* the buffer is the limit */
+	vsock_muxer_rx_data(&mx, mc, 4096, &rw);
+	ck_assert_uint_eq(rw.op, VSOCK_OP_RW);
+	ck_assert_uint_eq(rw.len, 4096);
+	ck_assert_uint_eq(rw.src_port, 52);
+	rx = vsock_muxer_next_rx(&mx, 65536);
+	ck_assert_uint_eq(rx.max_len, 10000 - 4096); /* credit is the limit */
+	vsock_muxer_rx_data(&mx, mc, 10000 - 4096, &rw);
+	/* No credit left: readable, but nothing to send. */
+	ck_assert_int_eq(next().kind, VSOCK_RX_EMPTY);
+	h.fwd_cnt = 10000; /* the guest consumed it all */
+	vsock_muxer_tx(&mx, &h, 0);
+	rx = next();
+	ck_assert_int_eq(rx.kind, VSOCK_RX_PAYLOAD);
+	vsock_muxer_rx_data(&mx, mc, 0, &rw); /* nothing there after all */
+	ck_assert(!mc->readable);
+	ck_assert_int_eq(next().kind, VSOCK_RX_EMPTY);
+	/* A zero-room buffer never gets a payload. */
+	vsock_muxer_readable(&mx, mc, true);
+	ck_assert_int_eq(vsock_muxer_next_rx(&mx, 0).kind, VSOCK_RX_EMPTY);
+}
+END_TEST
+
+START_TEST(guest_data_delivery_and_credit_updates)
+{
+	struct vsock_mconn *mc = established();
+	struct vsock_tx_result r;
+	unsigned int i;
+
+	for (i = 0; i < 4; i++) {
+		r = tx(VSOCK_OP_RW, 5000, 52, 65536);
+		ck_assert_int_eq(r.kind, VSOCK_TX_CONN);
+		ck_assert_int_eq(r.action, VSOCK_ACT_DELIVER);
+	}
+	ck_assert_int_eq(next().kind, VSOCK_RX_EMPTY);
+	vsock_muxer_delivered(&mx, mc, 65536);
+	expect_packet(VSOCK_OP_CREDIT_UPDATE, 52, 5000);
+	r = tx(VSOCK_OP_RW, 5000, 52, 65536 + 1); /* beyond the credit */
+	ck_assert_int_eq(r.action, VSOCK_ACT_ABORT);
+	expect_packet(VSOCK_OP_RST, 52, 5000);
+}
+END_TEST
+
+START_TEST(host_ports_are_allocated_and_unique)
+{
+	struct vsock_mconn *a, *b, *c;
+	struct vsock_tx_result r;
+
+	a = vsock_muxer_connect(&mx, 7000, VSOCK_TYPE_STREAM, 0);
+	b = vsock_muxer_connect(&mx, 7000, VSOCK_TYPE_STREAM, 0);
+	ck_assert_uint_eq(a->conn.local_port, VSOCK_HOST_PORT_BASE);
+	ck_assert_uint_eq(b->conn.local_port, VSOCK_HOST_PORT_BASE + 1);
+	mx.next_host_port = UINT32_MAX;
+	c = vsock_muxer_connect(&mx, 7000, VSOCK_TYPE_STREAM, 0);
+	ck_assert_uint_eq(c->conn.local_port, UINT32_MAX);
+	c = vsock_muxer_connect(&mx, 7000, VSOCK_TYPE_STREAM, 0);
+	/* Wrapped, skipping the ports still in use. */
+	ck_assert_uint_eq(c->conn.local_port, VSOCK_HOST_PORT_BASE + 2);
+	/* A search that runs past 2^32 - 1 also wraps to the base. */
+	mx.next_host_port = UINT32_MAX;
+	c = vsock_muxer_connect(&mx, 7000, VSOCK_TYPE_STREAM, 0);
+	ck_assert_uint_eq(c->conn.local_port, VSOCK_HOST_PORT_BASE + 3);
+	expect_packet(VSOCK_OP_REQUEST, VSOCK_HOST_PORT_BASE, 7000);
+	r = tx(VSOCK_OP_RESPONSE, 7000, VSOCK_HOST_PORT_BASE, 0);
+	ck_assert_int_eq(r.action, VSOCK_ACT_ACCEPTED);
+	ck_assert_ptr_eq(r.mc, a);
+}
+END_TEST
+
+START_TEST(unanswered_request_times_out)
+{
+	struct vsock_mconn *mc;
+
+	mc = vsock_muxer_connect(&mx, 7000, VSOCK_TYPE_STREAM, 0);
+	expect_packet(VSOCK_OP_REQUEST, mc->conn.local_port, 7000);
+	ck_assert_uint_eq(vsock_muxer_tick(&mx, TMO - 1), 0);
+	ck_assert_uint_eq(vsock_muxer_tick(&mx, TMO), 1);
+	expect_packet(VSOCK_OP_RST, mc->conn.local_port, 7000);
+	vsock_muxer_release(&mx, mc);
+	ck_assert_uint_eq(mx.nr_conns, 0);
+	ck_assert_uint_eq(vsock_muxer_tick(&mx, 10 * TMO), 0);
+}
+END_TEST
+
+START_TEST(closed_by_guest_frees_after_release)
+{
+	struct vsock_mconn *mc = established();
+	struct vsock_tx_result r;
+
+	r = tx(VSOCK_OP_RST, 5000, 52, 0);
+	ck_assert_int_eq(r.action, VSOCK_ACT_ABORT);
+	ck_assert_int_eq(next().kind, VSOCK_RX_EMPTY); /* RST not answered */
+	ck_assert_uint_eq(mx.nr_conns, 1); /* backend still holds it */
+	vsock_muxer_release(&mx, mc);
+	ck_assert_uint_eq(mx.nr_conns, 0);
+	/* The same ports can connect again. */
+	ck_assert_int_eq(tx(VSOCK_OP_REQUEST, 5000, 52, 0).kind,
+			 VSOCK_TX_CONNECT);
+}
+END_TEST
+
+START_TEST(init_validates)
+{
+	struct vsock_muxer m2;
+	struct vsock_muxer_config cfg = { .guest_cid = GUEST, .max_conns = 0,
+					  .buf_alloc = 1 };
+
+	ck_assert_int_lt(vsock_muxer_init(&m2, &cfg), 0);
+	cfg.max_conns = 1;
+	cfg.buf_alloc = 0;
+	ck_assert_int_lt(vsock_muxer_init(&m2, &cfg), 0);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("vsock_muxer");
+	TCase *tc = tcase_create("muxer");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, guest_connects);
+	tcase_add_test(tc, no_listener_gets_rst_and_is_freed);
+	tcase_add_test(tc, unmatched_packets_get_rst_but_rst_does_not);
+	tcase_add_test(tc, connection_limit);
+	tcase_add_test(tc, rx_priority);
+	tcase_add_test(tc, data_within_credit);
+	tcase_add_test(tc, guest_data_delivery_and_credit_updates);
+	tcase_add_test(tc, host_ports_are_allocated_and_unique);
+	tcase_add_test(tc, unanswered_request_times_out);
+	tcase_add_test(tc, closed_by_guest_frees_after_release);
+	tcase_add_test(tc, init_validates);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return test_run_suite(suite());
+}
