@@ -155,7 +155,7 @@ static void update(struct vsock_muxer *mx, struct vsock_mconn *mc)
 	}
 }
 
-static void queue_orphan_rst(struct vsock_muxer *mx, const struct vsock_hdr *h)
+void vsock_muxer_reply_rst(struct vsock_muxer *mx, const struct vsock_hdr *h)
 {
 	struct vsock_orphan *o;
 
@@ -205,13 +205,13 @@ struct vsock_tx_result vsock_muxer_tx(struct vsock_muxer *mx,
 
 	if (!mc) {
 		if (h->op != VSOCK_OP_REQUEST) {
-			queue_orphan_rst(mx, h);
+			vsock_muxer_reply_rst(mx, h);
 			return r;
 		}
 		mc = new_conn(mx, h->dst_port, h->src_port, h->type, false,
 			      now);
 		if (!mc) {
-			queue_orphan_rst(mx, h); /* at the limit */
+			vsock_muxer_reply_rst(mx, h); /* at the limit */
 			return r;
 		}
 		mc->conn.peer_buf_alloc = h->buf_alloc;
@@ -292,9 +292,12 @@ void vsock_muxer_release(struct vsock_muxer *mx, struct vsock_mconn *mc)
 	update(mx, mc);
 }
 
-unsigned int vsock_muxer_tick(struct vsock_muxer *mx, uint64_t now)
+unsigned int vsock_muxer_tick(struct vsock_muxer *mx, uint64_t now,
+			      void (*expired)(void *opaque,
+					      struct vsock_mconn *mc),
+			      void *opaque)
 {
-	unsigned int expired = 0;
+	unsigned int n = 0;
 	uint32_t i;
 
 	for (i = 0; i < mx->nr_buckets; i++) {
@@ -305,13 +308,16 @@ unsigned int vsock_muxer_tick(struct vsock_muxer *mx, uint64_t now)
 			struct vsock_mconn *next = mc->hash_next;
 
 			if (vsock_conn_tick(&mc->conn, now)) {
-				expired++;
+				n++;
+				/* Not yet released, so update() keeps it. */
 				update(mx, mc);
+				if (expired)
+					expired(opaque, mc);
 			}
 			mc = next;
 		}
 	}
-	return expired;
+	return n;
 }
 
 static struct vsock_mconn *rx_pop(struct vsock_muxer *mx,

@@ -116,8 +116,21 @@ void vsock_muxer_host_error(struct vsock_muxer *mx, struct vsock_mconn *mc);
 /* The backend holds no more I/O for it: free it once closed and sent. */
 void vsock_muxer_release(struct vsock_muxer *mx, struct vsock_mconn *mc);
 
-/* Run timers; connections that time out queue an RST. Returns how many. */
-unsigned int vsock_muxer_tick(struct vsock_muxer *mx, uint64_t now);
+/*
+ * Run timers: each connection that times out queues an RST and is passed
+ * to `expired` (may be NULL), whose backend must then close its host side
+ * and release it. Returns how many expired.
+ */
+unsigned int vsock_muxer_tick(struct vsock_muxer *mx, uint64_t now,
+			      void (*expired)(void *opaque,
+					      struct vsock_mconn *mc),
+			      void *opaque);
+
+/*
+ * Queue an RST answering guest packet `h` (e.g. one that failed
+ * vsock_hdr_check_tx() with VSOCK_REPLY_RST). Never answers an RST.
+ */
+void vsock_muxer_reply_rst(struct vsock_muxer *mx, const struct vsock_hdr *h);
 
 /* The next packet for the guest. */
 struct vsock_rx {

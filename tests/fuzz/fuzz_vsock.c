@@ -89,9 +89,18 @@ static void fuzz_muxer(const uint8_t *data, size_t size)
 		switch (ev & 7) {
 		case 0:
 		case 1: /* a guest packet */
-			if (vsock_hdr_check_tx(&h, GUEST_CID, cfg.seqpacket,
-					       h.len, &why) == VSOCK_ACCEPT)
+			switch (vsock_hdr_check_tx(&h, GUEST_CID,
+						   cfg.seqpacket, h.len,
+						   &why)) {
+			case VSOCK_ACCEPT:
 				vsock_muxer_tx(&mx, &h, now);
+				break;
+			case VSOCK_REPLY_RST:
+				vsock_muxer_reply_rst(&mx, &h);
+				break;
+			case VSOCK_DROP:
+				break;
+			}
 			break;
 		case 2: /* a host client connects to a guest port */
 			vsock_muxer_connect(&mx, h.src_port, h.type % 3, now);
@@ -141,7 +150,7 @@ static void fuzz_muxer(const uint8_t *data, size_t size)
 			break;
 		default: /* time passes */
 			now += h.src_cid % 2000;
-			vsock_muxer_tick(&mx, now);
+			vsock_muxer_tick(&mx, now, NULL, NULL);
 			break;
 		}
 		require(mx.nr_conns <= cfg.max_conns);

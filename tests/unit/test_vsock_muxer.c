@@ -248,18 +248,31 @@ START_TEST(host_ports_are_allocated_and_unique)
 }
 END_TEST
 
+static struct vsock_mconn *expired_conn;
+
+static void on_expired(void *opaque, struct vsock_mconn *mc)
+{
+	ck_assert_ptr_eq(opaque, &mx);
+	ck_assert_ptr_null(expired_conn);
+	expired_conn = mc;
+}
+
 START_TEST(unanswered_request_times_out)
 {
 	struct vsock_mconn *mc;
 
+	expired_conn = NULL;
+	established(); /* an established connection has no timer */
 	mc = vsock_muxer_connect(&mx, 7000, VSOCK_TYPE_STREAM, 0);
 	expect_packet(VSOCK_OP_REQUEST, mc->conn.local_port, 7000);
-	ck_assert_uint_eq(vsock_muxer_tick(&mx, TMO - 1), 0);
-	ck_assert_uint_eq(vsock_muxer_tick(&mx, TMO), 1);
+	ck_assert_uint_eq(vsock_muxer_tick(&mx, TMO - 1, on_expired, &mx), 0);
+	ck_assert_ptr_null(expired_conn);
+	ck_assert_uint_eq(vsock_muxer_tick(&mx, TMO, on_expired, &mx), 1);
+	ck_assert_ptr_eq(expired_conn, mc); /* the backend must close it */
 	expect_packet(VSOCK_OP_RST, mc->conn.local_port, 7000);
 	vsock_muxer_release(&mx, mc);
-	ck_assert_uint_eq(mx.nr_conns, 0);
-	ck_assert_uint_eq(vsock_muxer_tick(&mx, 10 * TMO), 0);
+	ck_assert_uint_eq(mx.nr_conns, 1);
+	ck_assert_uint_eq(vsock_muxer_tick(&mx, 10 * TMO, NULL, NULL), 0);
 }
 END_TEST
 
@@ -277,6 +290,21 @@ START_TEST(closed_by_guest_frees_after_release)
 	/* The same ports can connect again. */
 	ck_assert_int_eq(tx(VSOCK_OP_REQUEST, 5000, 52, 0).kind,
 			 VSOCK_TX_CONNECT);
+}
+END_TEST
+
+START_TEST(reply_rst_for_invalid_packets)
+{
+	struct vsock_hdr h = {
+		.src_cid = GUEST, .dst_cid = VSOCK_HOST_CID, .src_port = 11,
+		.dst_port = 22, .type = 9, .op = VSOCK_OP_REQUEST,
+	};
+
+	vsock_muxer_reply_rst(&mx, &h);
+	h.op = VSOCK_OP_RST;
+	vsock_muxer_reply_rst(&mx, &h); /* never answered */
+	expect_packet(VSOCK_OP_RST, 22, 11);
+	ck_assert_int_eq(next().kind, VSOCK_RX_EMPTY);
 }
 END_TEST
 
@@ -309,6 +337,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, host_ports_are_allocated_and_unique);
 	tcase_add_test(tc, unanswered_request_times_out);
 	tcase_add_test(tc, closed_by_guest_frees_after_release);
+	tcase_add_test(tc, reply_rst_for_invalid_packets);
 	tcase_add_test(tc, init_validates);
 	suite_add_tcase(s, tc);
 	return s;
