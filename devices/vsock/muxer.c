@@ -74,23 +74,21 @@ struct vsock_mconn *vsock_muxer_find(const struct vsock_muxer *mx,
 
 static void rx_remove(struct vsock_muxer *mx, struct vsock_mconn *mc)
 {
-	struct vsock_mconn **pp;
+	struct vsock_mconn *prev = NULL, *cur;
 
 	if (mc->rx_class == VSOCK_RX_NONE)
 		return;
 	/* Lists are short in practice and bounded by the table size. */
-	for (pp = &mx->rx[mc->rx_class].head; *pp; pp = &(*pp)->rx_next) {
-		if (*pp != mc)
-			continue;
-		*pp = mc->rx_next;
-		if (mx->rx[mc->rx_class].tail == mc) {
-			struct vsock_mconn *t = mx->rx[mc->rx_class].head;
-
-			while (t && t->rx_next)
-				t = t->rx_next;
-			mx->rx[mc->rx_class].tail = t;
-		}
-		break;
+	for (cur = mx->rx[mc->rx_class].head; cur && cur != mc;
+	     cur = cur->rx_next)
+		prev = cur;
+	if (cur) {
+		if (prev)
+			prev->rx_next = mc->rx_next;
+		else
+			mx->rx[mc->rx_class].head = mc->rx_next;
+		if (mx->rx[mc->rx_class].tail == mc)
+			mx->rx[mc->rx_class].tail = prev;
 	}
 	mc->rx_next = NULL;
 	mc->rx_class = VSOCK_RX_NONE;
