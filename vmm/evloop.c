@@ -54,29 +54,62 @@ int evloop_timeout(struct evloop *loop, struct evloop_op *op,
 	return 0;
 }
 
+/* Dispatch every completion that is ready; returns how many. */
+static unsigned int dispatch(struct evloop *loop)
+{
+	struct io_uring_cqe *cqe;
+	unsigned int head, seen = 0;
+
+	io_uring_for_each_cqe(&loop->ring, head, cqe) {
+		struct evloop_op *op = io_uring_cqe_get_data(cqe);
+
+		seen++;
+		if (op)
+			op->handler(op, cqe->res, cqe->flags);
+	}
+	io_uring_cq_advance(&loop->ring, seen);
+	return seen;
+}
+
+static bool wait_failed(int ret)
+{
+	return ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY &&
+	       ret != -ETIME;
+}
+
 int evloop_run(struct evloop *loop)
 {
 	while (!loop->stop) {
-		struct io_uring_cqe *cqe;
-		unsigned int head, seen = 0;
-		int ret;
+		int ret = io_uring_submit_and_wait(&loop->ring, 1);
 
-		ret = io_uring_submit_and_wait(&loop->ring, 1);
-		if (ret < 0 && ret != -EINTR && ret != -EAGAIN &&
-		    ret != -EBUSY) {
+		if (wait_failed(ret)) {
 			log_err("io_uring wait failed: %s", strerror(-ret));
 			return ret;
 		}
-		io_uring_for_each_cqe(&loop->ring, head, cqe) {
-			struct evloop_op *op = io_uring_cqe_get_data(cqe);
-
-			seen++;
-			if (op)
-				op->handler(op, cqe->res, cqe->flags);
-		}
-		io_uring_cq_advance(&loop->ring, seen);
+		dispatch(loop);
 	}
 	return 0;
+}
+
+int evloop_run_once(struct evloop *loop, unsigned int timeout_us)
+{
+	int ret;
+
+	if (timeout_us) {
+		struct __kernel_timespec ts = {
+			.tv_sec = timeout_us / 1000000,
+			.tv_nsec = (long long)(timeout_us % 1000000) * 1000,
+		};
+		struct io_uring_cqe *cqe;
+
+		ret = io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1,
+						       &ts, NULL);
+	} else {
+		ret = io_uring_submit(&loop->ring);
+	}
+	if (wait_failed(ret))
+		return ret;
+	return (int)dispatch(loop);
 }
 
 void evloop_stop(struct evloop *loop)

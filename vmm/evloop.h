@@ -47,4 +47,11 @@ int evloop_timeout(struct evloop *loop, struct evloop_op *op,
 int evloop_run(struct evloop *loop);
 void evloop_stop(struct evloop *loop);
 
+/*
+ * For test harnesses that drive the loop themselves: submit what is
+ * queued, wait up to `timeout_us` (0: not at all) for a completion, and
+ * dispatch all that are ready. Returns how many, or -errno.
+ */
+int evloop_run_once(struct evloop *loop, unsigned int timeout_us);
+
 #endif

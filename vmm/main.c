@@ -17,6 +17,7 @@
 #include "util.h"
 #include "vcpu.h"
 #include "vm.h"
+#include "vsock.h"
 
 #ifndef VMM_VERSION
 #define VMM_VERSION "unknown"
@@ -37,11 +38,25 @@ static const char usage_text[] =
 	"  --cmdline-replace STR  use STR as the whole kernel command line\n"
 	"  --memory MIB           guest RAM in MiB (default 256, minimum 32)\n"
 	"  --cpus N               number of vCPUs, 1..64 (default 1)\n"
-	"  --vsock-cid N          guest vsock CID, 3..4294967294\n"
+	"  --vsock-cid N          guest vsock CID, 3..4294967294 (adds the device)\n"
 	"  --no-rng               no virtio-rng entropy device\n"
 	"  --cpu-compat MODE      auto (default): detect a kvm_pvm host; host: pass\n"
 	"                         KVM's CPUID through; pvm: hide what kvm_pvm's\n"
 	"                         emulator cannot run and add its work-arounds\n"
+	"vsock (need --vsock-cid):\n"
+	"  --vsock-uds PATH       hybrid socket: host clients connect to PATH and\n"
+	"                         send \"CONNECT <port>\\n\"; guest connections to\n"
+	"                         host port P go to PATH_P (SEQPACKET: same, and\n"
+	"                         PATH_seqpacket for host clients)\n"
+	"  --vsock-port P=unix:PATH|P=tcp:HOST:PORT\n"
+	"                         send guest connections to host port P there\n"
+	"                         instead (repeatable)\n"
+	"  --vsock-listen tcp:ADDR:PORT=GUESTPORT\n"
+	"                         accept TCP connections on ADDR:PORT and connect\n"
+	"                         each to GUESTPORT in the guest (repeatable)\n"
+	"  --vsock-max-conns N    connection limit (default 1024)\n"
+	"  --vsock-timeout-ms N   how long an unanswered connect or close may\n"
+	"                         wait before it is reset (default 2000)\n"
 	"Diagnostics:\n"
 	"  --dump-dtb FILE        write the machine's device tree to FILE and exit\n"
 	"  --stats                print start-up time, exit counts and memory use\n"
@@ -101,9 +116,23 @@ enum {
 	OPT_NO_RNG,
 	OPT_DUMP_DTB,
 	OPT_STATS,
+	OPT_VSOCK_UDS,
+	OPT_VSOCK_PORT,
+	OPT_VSOCK_LISTEN,
+	OPT_VSOCK_MAX_CONNS,
+	OPT_VSOCK_TIMEOUT,
 };
 
-static void parse_args(int argc, char **argv, struct vm_config *cfg)
+#define MAX_VSOCK_RULES 64
+
+struct vsock_args {
+	struct vsock_port_rule ports[MAX_VSOCK_RULES];
+	struct vsock_listen_rule listens[MAX_VSOCK_RULES];
+	const char *first_flag; /* a --vsock-* flag given, for the check */
+};
+
+static void parse_args(int argc, char **argv, struct vm_config *cfg,
+		       struct vsock_args *va)
 {
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -118,13 +147,22 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg)
 		{ "no-rng", no_argument, NULL, OPT_NO_RNG },
 		{ "dump-dtb", required_argument, NULL, OPT_DUMP_DTB },
 		{ "stats", no_argument, NULL, OPT_STATS },
+		{ "vsock-uds", required_argument, NULL, OPT_VSOCK_UDS },
+		{ "vsock-port", required_argument, NULL, OPT_VSOCK_PORT },
+		{ "vsock-listen", required_argument, NULL, OPT_VSOCK_LISTEN },
+		{ "vsock-max-conns", required_argument, NULL,
+		  OPT_VSOCK_MAX_CONNS },
+		{ "vsock-timeout-ms", required_argument, NULL,
+		  OPT_VSOCK_TIMEOUT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct vsock_config *vc = &cfg->vsock;
 	int level = LOG_WARN, c;
+	const char *why;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":vqhV", opts, NULL)) != -1) {
@@ -174,6 +212,44 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg)
 		case OPT_STATS:
 			cfg->stats = true;
 			break;
+		case OPT_VSOCK_UDS:
+			if (!*optarg)
+				die("--vsock-uds: empty path");
+			vc->uds_path = optarg;
+			va->first_flag = "--vsock-uds";
+			break;
+		case OPT_VSOCK_PORT:
+			if (vc->nr_ports == MAX_VSOCK_RULES)
+				die("--vsock-port: more than %d rules",
+				    MAX_VSOCK_RULES);
+			if (vsock_parse_port_rule(optarg,
+						  &va->ports[vc->nr_ports],
+						  &why))
+				die("--vsock-port '%s': %s", optarg, why);
+			vc->nr_ports++;
+			va->first_flag = "--vsock-port";
+			break;
+		case OPT_VSOCK_LISTEN:
+			if (vc->nr_listens == MAX_VSOCK_RULES)
+				die("--vsock-listen: more than %d listeners",
+				    MAX_VSOCK_RULES);
+			if (vsock_parse_listen_rule(
+				    optarg, &va->listens[vc->nr_listens], &why))
+				die("--vsock-listen '%s': %s", optarg, why);
+			vc->nr_listens++;
+			va->first_flag = "--vsock-listen";
+			break;
+		case OPT_VSOCK_MAX_CONNS:
+			vc->max_conns = (uint32_t)parse_u64(
+				"--vsock-max-conns", optarg, 1, 1u << 20);
+			va->first_flag = "--vsock-max-conns";
+			break;
+		case OPT_VSOCK_TIMEOUT:
+			vc->timeout_ns = parse_u64("--vsock-timeout-ms", optarg,
+						   1, 3600 * 1000ull) *
+					 1000000ull;
+			va->first_flag = "--vsock-timeout-ms";
+			break;
 		case 'v':
 			if (level < LOG_DEBUG)
 				level++;
@@ -199,6 +275,10 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg)
 		die("--kernel PATH is required");
 	if (cfg->cmdline_append && cfg->cmdline_replace)
 		die("--cmdline and --cmdline-replace cannot be combined");
+	if (va->first_flag && !cfg->vsock_cid)
+		die("%s needs --vsock-cid", va->first_flag);
+	vc->ports = va->ports;
+	vc->listens = va->listens;
 	log_set_level((enum log_level)level);
 }
 
@@ -216,11 +296,12 @@ int main(int argc, char **argv)
 		.start_ns = (int64_t)util_now_ns(),
 	};
 	struct sigaction sa = { .sa_handler = kick_handler };
+	static struct vsock_args vsock_args;
 	struct vm *vm = NULL;
 	sigset_t set;
 	int ret;
 
-	parse_args(argc, argv, &cfg);
+	parse_args(argc, argv, &cfg, &vsock_args);
 	if (cfg.dump_dtb)
 		return vm_dump_dtb(&cfg) ? VM_EXIT_ERROR : 0;
 

@@ -192,6 +192,8 @@ static machine_devset vm_devset(const struct vm_config *cfg)
 			set |= 1u << i;
 	if (!cfg->no_rng)
 		set |= 1u << MACHINE_DEV_VIRTIO_RNG;
+	if (cfg->vsock_cid)
+		set |= 1u << MACHINE_DEV_VIRTIO_VSOCK;
 	return set;
 }
 
@@ -359,6 +361,23 @@ static int setup_devices(struct vm *vm)
 				       MACHINE_DEV_VIRTIO_RNG, &rc);
 		vm->rng.mmio = vm->rng_virtio.mmio;
 	}
+	if (!ret && machine_has(vm->devs, MACHINE_DEV_VIRTIO_VSOCK)) {
+		struct vsock_config vc = vm->cfg->vsock;
+		struct virtio_mmio_config mc;
+
+		vc.guest_cid = vm->cfg->vsock_cid;
+		ret = vsock_dev_create(&vm->vsock, &vc, &vm->loop);
+		if (ret) {
+			log_err("cannot create the vsock device: %s",
+				strerror(-ret));
+			return ret;
+		}
+		mc = vsock_dev_mmio_config(vm->vsock);
+		ret = vm_virtio_create(vm, &vm->vsock_virtio,
+				       MACHINE_DEV_VIRTIO_VSOCK, &mc);
+		if (!ret)
+			vsock_dev_attach(vm->vsock, vm->vsock_virtio.mmio);
+	}
 	return ret;
 }
 
@@ -512,7 +531,7 @@ static int setup_loop(struct vm *vm)
 	vm->sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (vm->sig_fd < 0)
 		return -errno;
-	ret = evloop_create(&vm->loop, 64);
+	ret = evloop_create(&vm->loop, 256);
 	if (ret) {
 		log_err("cannot set up io_uring: %s", strerror(-ret));
 		return ret;
@@ -734,6 +753,24 @@ static void print_stats(struct vm *vm)
 			fprintf(stderr, "stat: exits_reason%u %llu\n", i,
 				(unsigned long long)n);
 	}
+	if (vm->vsock) {
+		struct vsock_dev_stats st;
+
+		vsock_dev_get_stats(vm->vsock, &st);
+		fprintf(stderr,
+			"stat: vsock_tx_packets %llu\nstat: vsock_rx_packets %llu\n"
+			"stat: vsock_tx_bytes %llu\nstat: vsock_rx_bytes %llu\n"
+			"stat: vsock_conns_opened %llu\n"
+			"stat: vsock_conns_refused %llu\n"
+			"stat: vsock_tx_dropped %llu\n",
+			(unsigned long long)st.tx_packets,
+			(unsigned long long)st.rx_packets,
+			(unsigned long long)st.tx_bytes,
+			(unsigned long long)st.rx_bytes,
+			(unsigned long long)st.conns_opened,
+			(unsigned long long)st.conns_refused,
+			(unsigned long long)st.tx_dropped);
+	}
 	/*
 	 * Peak RSS beyond guest memory: the process high-water mark minus
 	 * the guest RAM that is resident now (guest RAM is never freed while
@@ -791,6 +828,12 @@ int vm_run(struct vm *vm)
 		console_leave(vm);
 		return VM_EXIT_ERROR;
 	}
+	if (vm->vsock && (vm_virtio_start(&vm->vsock_virtio) ||
+			  vsock_dev_start(vm->vsock))) {
+		log_err("cannot start the vsock device");
+		console_leave(vm);
+		return VM_EXIT_ERROR;
+	}
 
 	for (i = 0; i < vm->nr_vcpus; i++) {
 		ret = vcpu_start(&vm->vcpus[i]);
@@ -838,8 +881,12 @@ void vm_destroy(struct vm *vm)
 
 	if (!vm)
 		return;
+	/* The ring goes first: its cancelled operations may still point
+	 * into vsock connections and guest memory. */
 	if (vm->loop_ready)
 		evloop_destroy(&vm->loop);
+	vsock_dev_destroy(vm->vsock);
+	vm_virtio_destroy(&vm->vsock_virtio);
 	for (i = vm->nr_vcpus; i-- > 0;)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);

@@ -25,6 +25,7 @@
 #include "rng.h"
 #include "serial8250.h"
 #include "vm_virtio.h"
+#include "vsock.h"
 
 enum vm_cpu_compat {
 	VM_CPU_COMPAT_AUTO, /* detect kvm_pvm */
@@ -40,6 +41,7 @@ struct vm_config {
 	uint64_t mem_mib;
 	unsigned int nr_cpus;
 	uint64_t vsock_cid; /* 0: no vsock device */
+	struct vsock_config vsock; /* host endpoints, limits */
 	enum vm_cpu_compat cpu_compat;
 	bool no_rng;
 	const char *dump_dtb; /* write the device tree here and exit */
@@ -91,6 +93,8 @@ struct vm {
 	struct debug_exit debug_exit;
 	struct rng rng;
 	struct vm_virtio rng_virtio;
+	struct vsock_dev *vsock;
+	struct vm_virtio vsock_virtio;
 
 	/* Stop protocol: any thread may request, the loop thread acts. */
 	_Atomic int stop_reason;

@@ -1,0 +1,685 @@
+/*
+ * device: the virtio-vsock device proper: config space, features, and the
+ * mapping between virtqueue chains and packets (see vsock.h, vsock_int.h).
+ *
+ * TX: each chain is one packet: a 44-byte header then its payload, in any
+ * split across descriptors (header alone, header and data together, data
+ * over several descriptors, indirect). The header is copied out once; the
+ * payload stays in guest memory until the host socket has taken it.
+ * RX: chains are popped into a small pool only when the muxer has
+ * something for them; control packets are written at once, data is
+ * received straight into the chain by the backend.
+ *
+ * Trust edge: a malformed chain (writable TX descriptor, short header,
+ * bad address) is returned unused and counted; a malformed ring breaks the
+ * device (DEVICE_NEEDS_RESET), as does a chain head the guest makes
+ * available again while we still hold it.
+ */
+#define LOG_TAG "vsock"
+#include "vsock.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "vsock_int.h"
+
+void vsock_dev_lock(struct vsock_dev *d)
+{
+	pthread_mutex_lock(&d->mmio->lock);
+}
+
+void vsock_dev_unlock(struct vsock_dev *d)
+{
+	pthread_mutex_unlock(&d->mmio->lock);
+}
+
+static void signal_used(struct vsock_dev *d)
+{
+	if (d->tx_used) {
+		d->tx_used = false;
+		virtio_mmio_signal_used(d->mmio, VSOCK_QUEUE_TX);
+	}
+	if (d->rx_used) {
+		d->rx_used = false;
+		virtio_mmio_signal_used(d->mmio, VSOCK_QUEUE_RX);
+	}
+}
+
+static void push(struct vsock_dev *d, unsigned int q, uint16_t head,
+		 uint32_t written)
+{
+	struct vq *vq = virtio_mmio_queue(d->mmio, q);
+
+	if (!vq)
+		return;
+	if (vq_push(vq, head, written)) {
+		virtio_mmio_set_needs_reset(d->mmio);
+		return;
+	}
+	if (q == VSOCK_QUEUE_TX)
+		d->tx_used = true;
+	else
+		d->rx_used = true;
+}
+
+static void kick(struct vsock_dev *d)
+{
+	if (util_eventfd_signal(d->kick_efd))
+		log_err("cannot wake the event loop: %s", strerror(errno));
+}
+
+/* Reset --------------------------------------------------------------- */
+
+void vsock_dev_sync(struct vsock_dev *d)
+{
+	unsigned int i;
+
+	if (!d->reset_pending)
+		return;
+	d->reset_pending = false;
+	/* Stale chains are forgotten: the queues they came from are gone. */
+	for (i = 0; i < VSOCK_QUEUE_MAX; i++)
+		d->txbufs[i].busy = false;
+	for (i = 0; i < VSOCK_RX_POOL; i++)
+		if (!d->rxbufs[i].lent)
+			d->rxbufs[i].popped = false;
+	vsock_backend_close_all(d, false);
+	vsock_muxer_destroy(&d->mx);
+	if (vsock_muxer_init(&d->mx, &d->mx_cfg)) {
+		log_err("cannot recreate the connection table");
+		virtio_mmio_set_needs_reset(d->mmio);
+	}
+	d->tx_used = d->rx_used = false;
+}
+
+/* RX ------------------------------------------------------------------ */
+
+uint32_t vsock_rxbuf_copy(struct vsock_rxbuf *rb, const void *src,
+			  uint32_t len)
+{
+	struct iovec iov[VSOCK_RX_MAX_SEGS];
+	unsigned int i, n = vsock_rxbuf_iov(rb, len, iov, VSOCK_RX_MAX_SEGS);
+	uint32_t done = 0;
+
+	for (i = 0; i < n; i++) {
+		memcpy(iov[i].iov_base, (const uint8_t *)src + done,
+		       iov[i].iov_len);
+		done += (uint32_t)iov[i].iov_len;
+	}
+	return done;
+}
+
+/* Skip the header, then describe up to `max` payload bytes. */
+unsigned int vsock_rxbuf_iov(const struct vsock_rxbuf *rb, uint32_t max,
+			     struct iovec *iov, unsigned int nr_iov)
+{
+	uint32_t skip = VSOCK_HDR_SIZE;
+	unsigned int i, n = 0;
+
+	for (i = 0; i < rb->nseg && max && n < nr_iov; i++) {
+		uint8_t *p = rb->seg[i].iov_base;
+		size_t len = rb->seg[i].iov_len;
+
+		if (skip >= len) {
+			skip -= (uint32_t)len;
+			continue;
+		}
+		p += skip;
+		len -= skip;
+		skip = 0;
+		if (len > max)
+			len = max;
+		iov[n].iov_base = p;
+		iov[n].iov_len = len;
+		n++;
+		max -= (uint32_t)len;
+	}
+	return n;
+}
+
+static void rxbuf_write_hdr(struct vsock_rxbuf *rb, const struct vsock_hdr *h)
+{
+	uint8_t wire[VSOCK_HDR_SIZE];
+	uint32_t done = 0;
+	unsigned int i;
+
+	vsock_hdr_encode(wire, h);
+	for (i = 0; i < rb->nseg && done < VSOCK_HDR_SIZE; i++) {
+		uint32_t k = MIN((uint32_t)rb->seg[i].iov_len,
+				 VSOCK_HDR_SIZE - done);
+
+		memcpy(rb->seg[i].iov_base, wire + done, k);
+		done += k;
+	}
+}
+
+/* Turn a popped chain into an RX buffer; false if it is unusable. */
+static bool rxbuf_load(struct vsock_dev *d, struct vsock_rxbuf *rb,
+		       struct vq_chain *c)
+{
+	struct vq_seg seg;
+	uint64_t total = 0;
+	int ret;
+
+	rb->nseg = 0;
+	while ((ret = vq_chain_next(c, &seg)) == 1) {
+		if (!seg.writable) {
+			ret = -EINVAL;
+			break;
+		}
+		if (!seg.len || rb->nseg == VSOCK_RX_MAX_SEGS)
+			continue; /* we may use less than offered */
+		rb->seg[rb->nseg].iov_base = seg.ptr;
+		rb->seg[rb->nseg].iov_len = seg.len;
+		rb->nseg++;
+		total += seg.len;
+	}
+	if (ret < 0 || total < VSOCK_HDR_SIZE) {
+		log_warn_rl(&d->rl, "malformed RX buffer (%d, %llu bytes)", ret,
+			    (unsigned long long)total);
+		return false;
+	}
+	total -= VSOCK_HDR_SIZE;
+	rb->room = (uint32_t)MIN(total, (uint64_t)VSOCK_MAX_PKT_DATA);
+	return true;
+}
+
+static void rx_complete(struct vsock_dev *d, struct vsock_rxbuf *rb,
+			const struct vsock_hdr *h)
+{
+	rxbuf_write_hdr(rb, h);
+	push(d, VSOCK_QUEUE_RX, rb->head, VSOCK_HDR_SIZE + h->len);
+	rb->popped = false;
+	d->stats.rx_packets++;
+	if (h->op == VSOCK_OP_RW)
+		d->stats.rx_bytes += h->len;
+}
+
+/* A pool entry holding a chain nobody uses, popping one if needed.
+ * NULL: no chain available (or the ring is broken). */
+static struct vsock_rxbuf *rx_buffer(struct vsock_dev *d, struct vq *vq)
+{
+	struct vsock_rxbuf *spare = NULL;
+	unsigned int i;
+
+	for (i = 0; i < VSOCK_RX_POOL; i++) {
+		struct vsock_rxbuf *rb = &d->rxbufs[i];
+
+		if (rb->popped && !rb->lent)
+			return rb;
+		if (!rb->popped && !rb->lent && !spare)
+			spare = rb;
+	}
+	while (spare) {
+		struct vq_chain c;
+		int ret = vq_pop(vq, &c);
+
+		if (ret <= 0) {
+			if (ret < 0)
+				virtio_mmio_set_needs_reset(d->mmio);
+			return NULL;
+		}
+		spare->head = c.head;
+		spare->gen = d->gen;
+		if (rxbuf_load(d, spare, &c)) {
+			spare->popped = true;
+			return spare;
+		}
+		push(d, VSOCK_QUEUE_RX, c.head, 0);
+	}
+	return NULL;
+}
+
+static bool rx_fill_once(struct vsock_dev *d, struct vq *vq)
+{
+	struct vsock_rxbuf *rb;
+
+	while ((rb = rx_buffer(d, vq))) {
+		struct vsock_rx rx = vsock_muxer_next_rx(&d->mx, rb->room);
+
+		switch (rx.kind) {
+		case VSOCK_RX_EMPTY:
+			return true; /* keep the buffer for later */
+		case VSOCK_RX_PACKET:
+			rx_complete(d, rb, &rx.hdr);
+			break;
+		case VSOCK_RX_PAYLOAD:
+			if (!vsock_backend_rx(d, rx.mc, rb, rx.max_len))
+				vsock_muxer_rx_data(&d->mx, rx.mc, 0, NULL);
+			break;
+		}
+	}
+	return false; /* out of buffers */
+}
+
+void vsock_dev_rx_kick(struct vsock_dev *d)
+{
+	struct vq *vq;
+
+	if (!d->active)
+		return;
+	vq = virtio_mmio_queue(d->mmio, VSOCK_QUEUE_RX);
+	if (!vq)
+		return;
+	if (!rx_fill_once(d, vq)) {
+		/*
+		 * Out of guest buffers with packets waiting: ask for a kick
+		 * when the guest posts more, then look again in case it did
+		 * so before seeing the request.
+		 */
+		vq_set_notify(vq, true);
+		if (vq_has_avail(vq))
+			rx_fill_once(d, vq);
+	}
+}
+
+void vsock_dev_rx_return(struct vsock_dev *d, struct vsock_rxbuf *rb,
+			 const struct vsock_hdr *h, uint32_t n)
+{
+	rb->lent = false;
+	if (rb->gen != d->gen || !d->active) {
+		rb->popped = false; /* from before a reset: forget it */
+		return;
+	}
+	if (h && n)
+		rx_complete(d, rb, h);
+	/* else it stays popped, free for the next packet */
+}
+
+/* TX ------------------------------------------------------------------ */
+
+void vsock_dev_tx_done(struct vsock_dev *d, struct vsock_txbuf *tb)
+{
+	tb->busy = false;
+	if (tb->gen == d->gen && d->active)
+		push(d, VSOCK_QUEUE_TX, tb->head, 0);
+}
+
+/*
+ * Read one TX chain: copy the header out, describe the payload in place.
+ * Returns the payload length, or -errno for a malformed chain.
+ */
+static int64_t tx_parse(struct vq_chain *c, uint8_t wire[VSOCK_HDR_SIZE],
+			struct vsock_txbuf *tb, bool *too_fragmented)
+{
+	uint32_t got = 0;
+	uint64_t len = 0;
+	struct vq_seg seg;
+	int ret;
+
+	tb->nseg = 0;
+	*too_fragmented = false;
+	while ((ret = vq_chain_next(c, &seg)) == 1) {
+		uint8_t *p = seg.ptr;
+		uint32_t l = seg.len;
+
+		if (seg.writable)
+			return -EINVAL; /* TX buffers are driver-to-device */
+		if (got < VSOCK_HDR_SIZE) {
+			uint32_t k = MIN(l, VSOCK_HDR_SIZE - got);
+
+			memcpy(wire + got, p, k);
+			got += k;
+			p += k;
+			l -= k;
+		}
+		if (!l)
+			continue;
+		if (tb->nseg == VSOCK_TX_MAX_SEGS)
+			*too_fragmented = true;
+		else
+			tb->iov[tb->nseg++] =
+				(struct iovec){ .iov_base = p, .iov_len = l };
+		len += l;
+	}
+	if (ret < 0)
+		return ret;
+	if (got < VSOCK_HDR_SIZE)
+		return -EMSGSIZE;
+	return len > UINT32_MAX ? (int64_t)UINT32_MAX : (int64_t)len;
+}
+
+static void tx_packet(struct vsock_dev *d, struct vq_chain *c)
+{
+	struct vsock_txbuf *tb = &d->txbufs[c->head];
+	uint8_t wire[VSOCK_HDR_SIZE];
+	struct vsock_tx_result r;
+	struct vsock_hdr h;
+	const char *why = NULL;
+	bool too_fragmented;
+	int64_t len;
+
+	tb->head = c->head;
+	tb->gen = d->gen;
+	tb->off = 0;
+	tb->next = -1;
+	len = tx_parse(c, wire, tb, &too_fragmented);
+	d->stats.tx_packets++;
+	if (len < 0) {
+		log_warn_rl(&d->rl, "malformed TX chain (%d)", (int)len);
+		d->stats.tx_dropped++;
+		push(d, VSOCK_QUEUE_TX, c->head, 0);
+		return;
+	}
+	vsock_hdr_decode(&h, wire);
+	switch (vsock_hdr_check_tx(&h, d->cfg.guest_cid, d->seqpacket,
+				   (uint32_t)len, &why)) {
+	case VSOCK_DROP:
+		log_warn_rl(&d->rl, "dropped TX %s: %s", vsock_op_name(h.op),
+			    why);
+		d->stats.tx_dropped++;
+		push(d, VSOCK_QUEUE_TX, c->head, 0);
+		return;
+	case VSOCK_REPLY_RST:
+		log_warn_rl(&d->rl, "reset TX %s: %s", vsock_op_name(h.op),
+			    why);
+		d->stats.tx_dropped++;
+		vsock_muxer_reply_rst(&d->mx, &h);
+		push(d, VSOCK_QUEUE_TX, c->head, 0);
+		return;
+	case VSOCK_ACCEPT:
+		break;
+	}
+	if (too_fragmented) {
+		struct vsock_mconn *mc =
+			vsock_muxer_find(&d->mx, h.dst_port, h.src_port);
+
+		log_warn_rl(&d->rl, "TX packet in more than %u pieces: reset",
+			    VSOCK_TX_MAX_SEGS);
+		if (mc)
+			vsock_backend_action(d, mc, VSOCK_ACT_ABORT, NULL);
+		else
+			vsock_muxer_reply_rst(&d->mx, &h);
+		push(d, VSOCK_QUEUE_TX, c->head, 0);
+		return;
+	}
+
+	r = vsock_muxer_tx(&d->mx, &h, util_now_ns());
+	switch (r.kind) {
+	case VSOCK_TX_NONE:
+		break;
+	case VSOCK_TX_CONNECT:
+		vsock_backend_connect(d, r.mc);
+		break;
+	case VSOCK_TX_CONN:
+		if (r.action == VSOCK_ACT_DELIVER) {
+			/* The chain now belongs to the host connection. */
+			tb->busy = true;
+			tb->len = (uint32_t)len;
+			tb->flags = h.flags;
+			d->stats.tx_bytes += tb->len;
+			vsock_backend_action(d, r.mc, r.action, tb);
+			return;
+		}
+		vsock_backend_action(d, r.mc, r.action, NULL);
+		break;
+	}
+	push(d, VSOCK_QUEUE_TX, c->head, 0);
+}
+
+static void tx_process(struct vsock_dev *d)
+{
+	struct vq *vq;
+	unsigned int budget = VSOCK_TX_BUDGET;
+	struct vq_chain c;
+	int ret = 0;
+
+	if (!d->active)
+		return;
+	vq = virtio_mmio_queue(d->mmio, VSOCK_QUEUE_TX);
+	if (!vq)
+		return;
+	while (budget) {
+		if (vsock_muxer_tx_paused(&d->mx)) {
+			/* Replies first; RX progress calls us again. */
+			vsock_dev_rx_kick(d);
+			if (vsock_muxer_tx_paused(&d->mx))
+				return;
+		}
+		ret = vq_pop(vq, &c);
+		if (ret <= 0)
+			break;
+		if (d->txbufs[c.head].busy) {
+			/* The guest re-posted a chain we still hold. */
+			log_warn_rl(&d->rl, "TX chain %u made available twice",
+				    c.head);
+			virtio_mmio_set_needs_reset(d->mmio);
+			return;
+		}
+		tx_packet(d, &c);
+		budget--;
+	}
+	if (ret < 0) {
+		virtio_mmio_set_needs_reset(d->mmio);
+		return;
+	}
+	if (!budget) {
+		virtio_mmio_requeue(d->mmio, VSOCK_QUEUE_TX);
+		return;
+	}
+	vq_set_notify(vq, true);
+	if (vq_has_avail(vq))
+		virtio_mmio_requeue(d->mmio, VSOCK_QUEUE_TX);
+}
+
+/* One pass of all work: guest packets in, then packets out. */
+void vsock_dev_process(struct vsock_dev *d)
+{
+	vsock_dev_sync(d);
+	tx_process(d);
+	vsock_dev_rx_kick(d);
+	signal_used(d);
+}
+
+/* Transport ops (lock held) --------------------------------------------- */
+
+static void vsock_cfg_read(void *dev, uint64_t offset, void *data,
+			   unsigned int len)
+{
+	struct vsock_dev *d = dev;
+	uint8_t cfg[8];
+
+	put_le64(cfg, d->cfg.guest_cid);
+	memset(data, 0, len);
+	if (offset < sizeof(cfg))
+		memcpy(data, cfg + offset, MIN(len, sizeof(cfg) - offset));
+}
+
+static void vsock_queue_notify(void *dev, unsigned int q)
+{
+	struct vsock_dev *d = dev;
+
+	if (!d->started || !pthread_equal(pthread_self(), d->loop_thread)) {
+		/* Only the loop thread may touch the ring: hand it over. */
+		kick(d);
+		return;
+	}
+	if (q == VSOCK_QUEUE_EVENT)
+		return; /* we hold event buffers; we send no events */
+	vsock_dev_process(d);
+}
+
+static int vsock_activate(void *dev)
+{
+	struct vsock_dev *d = dev;
+
+	d->seqpacket =
+		virtio_mmio_has_feature(d->mmio, VIRTIO_VSOCK_F_SEQPACKET);
+	d->mx.cfg.seqpacket = d->seqpacket;
+	d->mx_cfg.seqpacket = d->seqpacket;
+	d->active = true;
+	kick(d);
+	return 0;
+}
+
+static void vsock_reset(void *dev)
+{
+	struct vsock_dev *d = dev;
+
+	/* Any thread: the loop thread tears down at its next entry. */
+	d->active = false;
+	d->gen++;
+	d->reset_pending = true;
+	kick(d);
+}
+
+static const struct virtio_dev_ops vsock_ops = {
+	.cfg_read = vsock_cfg_read,
+	.queue_notify = vsock_queue_notify,
+	.activate = vsock_activate,
+	.reset = vsock_reset,
+};
+
+/* Event loop ------------------------------------------------------------ */
+
+static int arm_kick(struct vsock_dev *d)
+{
+	return evloop_read(d->loop, &d->kick_op, d->kick_efd, &d->kick_buf,
+			   sizeof(d->kick_buf));
+}
+
+static void on_kick(struct evloop_op *op, int res, uint32_t flags)
+{
+	struct vsock_dev *d = container_of(op, struct vsock_dev, kick_op);
+
+	(void)res;
+	(void)flags;
+	vsock_dev_lock(d);
+	vsock_dev_process(d);
+	vsock_dev_unlock(d);
+	if (arm_kick(d))
+		log_err("cannot re-arm the vsock wake-up");
+}
+
+static void on_tick(struct evloop_op *op, int res, uint32_t flags)
+{
+	struct vsock_dev *d = container_of(op, struct vsock_dev, tick_op);
+
+	(void)res;
+	(void)flags;
+	vsock_dev_lock(d);
+	vsock_dev_sync(d);
+	vsock_muxer_tick(&d->mx, util_now_ns(), vsock_backend_expired, d);
+	vsock_backend_tick(d);
+	vsock_dev_rx_kick(d);
+	signal_used(d);
+	vsock_dev_unlock(d);
+	if (evloop_timeout(d->loop, &d->tick_op, &d->tick_ts))
+		log_err("cannot re-arm the vsock timer");
+}
+
+/* Lifecycle ------------------------------------------------------------- */
+
+int vsock_dev_create(struct vsock_dev **out, const struct vsock_config *cfg,
+		     struct evloop *loop)
+{
+	struct vsock_dev *d = calloc(1, sizeof(*d));
+	uint64_t tick_ns;
+	int ret = -ENOMEM;
+
+	if (!d)
+		return -ENOMEM;
+	d->cfg = *cfg;
+	d->loop = loop;
+	d->kick_efd = -1;
+	d->kick_op.handler = on_kick;
+	d->tick_op.handler = on_tick;
+	if (cfg->uds_path && !(d->uds_path = strdup(cfg->uds_path)))
+		goto err;
+	d->cfg.uds_path = d->uds_path;
+	if (cfg->nr_ports) {
+		d->ports = calloc(cfg->nr_ports, sizeof(*d->ports));
+		if (!d->ports)
+			goto err;
+		memcpy(d->ports, cfg->ports, cfg->nr_ports * sizeof(*d->ports));
+	}
+	d->cfg.ports = d->ports;
+	d->cfg.listens = NULL; /* used only by open_listeners, below */
+	d->mx_cfg = (struct vsock_muxer_config){
+		.guest_cid = cfg->guest_cid,
+		.max_conns = cfg->max_conns ? cfg->max_conns
+					    : VSOCK_MUXER_MAX_CONNS_DEFAULT,
+		.buf_alloc = cfg->buf_alloc ? cfg->buf_alloc
+					    : VSOCK_MUXER_BUF_ALLOC,
+		.timeout_ns = cfg->timeout_ns ? cfg->timeout_ns
+					      : VSOCK_CONN_TIMEOUT_NS,
+	};
+	ret = vsock_muxer_init(&d->mx, &d->mx_cfg);
+	if (ret)
+		goto err;
+	tick_ns = MIN(d->mx_cfg.timeout_ns / 4, 250ull * 1000 * 1000);
+	if (tick_ns < 1000 * 1000)
+		tick_ns = 1000 * 1000;
+	d->tick_ts.tv_sec = (long long)(tick_ns / 1000000000);
+	d->tick_ts.tv_nsec = (long long)(tick_ns % 1000000000);
+	d->kick_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->kick_efd < 0) {
+		ret = -errno;
+		goto err;
+	}
+	ret = vsock_backend_open_listeners(d, cfg);
+	if (ret)
+		goto err;
+	*out = d;
+	return 0;
+err:
+	vsock_dev_destroy(d);
+	return ret;
+}
+
+struct virtio_mmio_config vsock_dev_mmio_config(struct vsock_dev *d)
+{
+	return (struct virtio_mmio_config){
+		.name = "virtio-vsock",
+		.device_id = VIRTIO_ID_VSOCK,
+		.device_features = 1ull << VIRTIO_VSOCK_F_SEQPACKET,
+		.nr_queues = 3,
+		.queue_max = VSOCK_QUEUE_MAX,
+		.ops = &vsock_ops,
+		.dev = d,
+	};
+}
+
+void vsock_dev_attach(struct vsock_dev *d, struct virtio_mmio *m)
+{
+	d->mmio = m;
+}
+
+int vsock_dev_start(struct vsock_dev *d)
+{
+	int ret;
+
+	d->loop_thread = pthread_self();
+	d->started = true;
+	ret = arm_kick(d);
+	if (!ret)
+		ret = evloop_timeout(d->loop, &d->tick_op, &d->tick_ts);
+	if (ret)
+		return ret;
+	vsock_backend_start(d);
+	return 0;
+}
+
+void vsock_dev_destroy(struct vsock_dev *d)
+{
+	if (!d)
+		return;
+	d->active = false; /* nothing goes back to the guest any more */
+	vsock_backend_close_all(d, true);
+	vsock_muxer_destroy(&d->mx);
+	if (d->kick_efd >= 0)
+		close(d->kick_efd);
+	free(d->ports);
+	free(d->uds_path);
+	free(d);
+}
+
+void vsock_dev_get_stats(struct vsock_dev *d, struct vsock_dev_stats *st)
+{
+	*st = d->stats;
+	st->conns_live = d->mx.nr_conns;
+}

@@ -1,0 +1,104 @@
+/*
+ * vsock: the virtio-vsock device (VIRTIO 1.2, 5.10, device id 19) and its
+ * host side: guest connections are forwarded to host AF_UNIX and TCP
+ * sockets, host connections (the hybrid AF_UNIX socket, TCP listeners)
+ * reach guest listeners.
+ *
+ * Layers: device.c turns virtqueue chains into packets and back; the
+ * muxer and conn (pure) decide what each packet means; backend.c does all
+ * host socket I/O on the VMM's one io_uring.
+ *
+ * Threads: the transport calls the device ops with its lock held, from a
+ * vCPU thread (config, status) or the event loop thread (notifications).
+ * Everything that touches host sockets or the io_uring runs on the event
+ * loop thread and takes the transport lock, so device state is only ever
+ * changed under that lock.
+ */
+#ifndef DEVICES_VSOCK_VSOCK_H
+#define DEVICES_VSOCK_VSOCK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "evloop.h"
+#include "mmio.h"
+
+#define VIRTIO_ID_VSOCK 19
+#define VIRTIO_VSOCK_F_STREAM 0
+#define VIRTIO_VSOCK_F_SEQPACKET 1
+
+#define VSOCK_QUEUE_RX 0
+#define VSOCK_QUEUE_TX 1
+#define VSOCK_QUEUE_EVENT 2
+
+/* A host endpoint guest connections are forwarded to. */
+struct vsock_endpoint {
+	struct sockaddr_storage addr; /* AF_UNIX, AF_INET or AF_INET6 */
+	socklen_t addrlen;
+};
+
+/* --vsock-port P=unix:PATH | P=tcp:HOST:PORT */
+struct vsock_port_rule {
+	uint32_t port; /* guest's destination port on CID 2 */
+	struct vsock_endpoint to;
+};
+
+/* --vsock-listen tcp:ADDR:PORT=GUESTPORT */
+struct vsock_listen_rule {
+	struct vsock_endpoint at;
+	uint32_t guest_port;
+};
+
+struct vsock_config {
+	uint64_t guest_cid;
+	/* Hybrid socket; guest port P defaults to "<uds>_<P>". NULL: none,
+	 * and guest connections without a rule are refused. */
+	const char *uds_path;
+	const struct vsock_port_rule *ports;
+	unsigned int nr_ports;
+	const struct vsock_listen_rule *listens;
+	unsigned int nr_listens;
+	uint32_t max_conns; /* 0: VSOCK_MUXER_MAX_CONNS_DEFAULT */
+	uint64_t timeout_ns; /* 0: VSOCK_CONN_TIMEOUT_NS */
+	uint32_t buf_alloc; /* 0: VSOCK_MUXER_BUF_ALLOC */
+};
+
+/*
+ * Parse a --vsock-port or --vsock-listen argument. Returns 0, or -EINVAL
+ * with *why set to a short reason. Host names are resolved here.
+ */
+int vsock_parse_port_rule(const char *spec, struct vsock_port_rule *out,
+			  const char **why);
+int vsock_parse_listen_rule(const char *spec, struct vsock_listen_rule *out,
+			    const char **why);
+
+struct vsock_dev;
+
+/*
+ * Create the device and bind its host listeners (the hybrid socket, its
+ * "_seqpacket" twin, TCP listeners), so that a busy address is reported
+ * before the guest boots. Completions go to `loop`.
+ */
+int vsock_dev_create(struct vsock_dev **out, const struct vsock_config *cfg,
+		     struct evloop *loop);
+/* The transport configuration for this device. */
+struct virtio_mmio_config vsock_dev_mmio_config(struct vsock_dev *d);
+/* The transport the device sits on (after virtio_mmio_create()). */
+void vsock_dev_attach(struct vsock_dev *d, struct virtio_mmio *m);
+/* Start accepting host connections. Event loop thread. */
+int vsock_dev_start(struct vsock_dev *d);
+/* Close every host connection and listener, remove the socket files we
+ * created. The event loop must no longer run. */
+void vsock_dev_destroy(struct vsock_dev *d);
+
+struct vsock_dev_stats {
+	uint64_t tx_packets, rx_packets; /* guest -> device, device -> guest */
+	uint64_t tx_bytes, rx_bytes; /* RW payload */
+	uint64_t conns_opened, conns_refused;
+	uint64_t tx_dropped; /* malformed or invalid guest packets */
+	uint32_t conns_live;
+};
+void vsock_dev_get_stats(struct vsock_dev *d, struct vsock_dev_stats *st);
+
+#endif
