@@ -93,6 +93,18 @@ struct vsock_host {
 	uint32_t ctl_len, ctl_off;
 
 	int txq_head, txq_tail; /* txbuf indices, -1: empty */
+	unsigned int nr_held; /* txbufs queued */
+	/*
+	 * Guest data copied out of its chains, sent after the queued ones.
+	 * A peer that stops reading would otherwise keep up to a credit's
+	 * worth of small packets, i.e. every TX descriptor the guest has,
+	 * and stall all its other connections. So beyond VSOCK_HOLD_MAX
+	 * chains per connection the payload is copied and the chain returned.
+	 * Bounded: credit keeps undelivered bytes within buf_alloc, the size
+	 * of this buffer, and the device caps the sum (VSOCK_STAGE_BUDGET).
+	 */
+	uint8_t *tx_stage;
+	uint32_t tx_stage_off, tx_stage_len;
 	struct iovec siov[VSOCK_SEND_IOV];
 	struct msghdr smsg;
 
@@ -125,6 +137,16 @@ static uint32_t stage_left(const struct vsock_host *h)
 	return h->stage_len - h->stage_off;
 }
 
+static void tx_stage_free(struct vsock_host *h)
+{
+	if (!h->tx_stage)
+		return;
+	free(h->tx_stage);
+	h->tx_stage = NULL;
+	h->tx_stage_off = h->tx_stage_len = 0;
+	h->d->stage_bytes -= h->d->mx_cfg.buf_alloc;
+}
+
 static void txq_drop(struct vsock_host *h)
 {
 	struct vsock_dev *d = h->d;
@@ -136,6 +158,8 @@ static void txq_drop(struct vsock_host *h)
 		vsock_dev_tx_done(d, tb);
 	}
 	h->txq_tail = -1;
+	h->nr_held = 0;
+	tx_stage_free(h);
 }
 
 /* Free the host once closing and no operation is in flight. */
@@ -217,7 +241,8 @@ static void host_send_kick(struct vsock_host *h);
 
 static void host_after_flush(struct vsock_host *h)
 {
-	if (h->sending || h->txq_head >= 0 || h->ctl_off < h->ctl_len)
+	if (h->sending || h->txq_head >= 0 || h->ctl_off < h->ctl_len ||
+	    h->tx_stage_len)
 		return;
 	if (h->shut_wr_pending) {
 		h->shut_wr_pending = false;
@@ -267,7 +292,17 @@ static void on_send(struct evloop_op *op, int res, uint32_t flags)
 		h->txq_head = tb->next;
 		if (h->txq_head < 0)
 			h->txq_tail = -1;
+		h->nr_held--;
 		vsock_dev_tx_done(d, tb);
+	}
+	if (h->txq_head < 0 && h->tx_stage_len) {
+		uint32_t k = MIN((uint32_t)res,
+				 h->tx_stage_len - h->tx_stage_off);
+
+		h->tx_stage_off += k;
+		delivered += k;
+		if (h->tx_stage_off == h->tx_stage_len)
+			tx_stage_free(h);
 	}
 	if (delivered && h->mc)
 		vsock_muxer_delivered(&d->mx, h->mc, delivered);
@@ -338,6 +373,11 @@ static void host_send_kick(struct vsock_host *h)
 	}
 	if (h->seqpacket)
 		return; /* the message is not complete yet */
+	if (i < 0 && h->tx_stage_len && n < VSOCK_SEND_IOV) {
+		h->siov[n].iov_base = h->tx_stage + h->tx_stage_off;
+		h->siov[n].iov_len = h->tx_stage_len - h->tx_stage_off;
+		n++;
+	}
 submit:
 	if (!n)
 		return;
@@ -745,6 +785,45 @@ void vsock_backend_connect(struct vsock_dev *d, struct vsock_mconn *mc)
 	io_uring_sqe_set_data(sqe, &h->connect_op);
 }
 
+/* Copy a payload instead of holding its chain (see tx_stage above).
+ * Returns true if it was copied and the chain given back. */
+static bool tx_stage(struct vsock_host *h, struct vsock_txbuf *tb)
+{
+	struct vsock_dev *d = h->d;
+	uint32_t cap = d->mx_cfg.buf_alloc;
+	unsigned int s;
+
+	if (h->seqpacket || (!h->tx_stage_len && h->nr_held < VSOCK_HOLD_MAX))
+		return false; /* messages stay whole; few chains are fine */
+	if (!h->tx_stage) {
+		if (d->stage_bytes + cap > VSOCK_STAGE_BUDGET)
+			return false; /* hold it: slower, never unbounded */
+		h->tx_stage = malloc(cap);
+		if (!h->tx_stage)
+			return false;
+		d->stage_bytes += cap;
+	}
+	if (h->tx_stage_len + tb->len > cap && !h->sending) {
+		/* (Never under a send in flight: it points into the buffer.) */
+		memmove(h->tx_stage, h->tx_stage + h->tx_stage_off,
+			h->tx_stage_len - h->tx_stage_off);
+		h->tx_stage_len -= h->tx_stage_off;
+		h->tx_stage_off = 0;
+	}
+	/* Credit bounds undelivered bytes by cap; a guest past it was reset
+	 * by the connection layer before we got here. */
+	if (h->tx_stage_len + tb->len > cap)
+		return false;
+	for (s = 0; s < tb->nseg; s++) {
+		memcpy(h->tx_stage + h->tx_stage_len, tb->iov[s].iov_base,
+		       tb->iov[s].iov_len);
+		h->tx_stage_len += (uint32_t)tb->iov[s].iov_len;
+	}
+	vsock_dev_tx_done(d, tb);
+	host_send_kick(h);
+	return true;
+}
+
 /* A host client named its guest port: ask the guest. */
 static void handshake_done(struct vsock_host *h, uint32_t port)
 {
@@ -779,7 +858,10 @@ void vsock_backend_action(struct vsock_dev *d, struct vsock_mconn *mc,
 			vsock_dev_tx_done(d, tb);
 			break;
 		}
+		if (tx_stage(h, tb))
+			break;
 		tb->next = -1;
+		h->nr_held++;
 		if (h->txq_tail >= 0)
 			d->txbufs[h->txq_tail].next = (int)(tb - d->txbufs);
 		else

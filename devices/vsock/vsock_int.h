@@ -34,6 +34,10 @@
 #define VSOCK_RX_POOL 64u /* RX chains the device holds at once */
 #define VSOCK_SEND_IOV 64u /* iovecs in one sendmsg */
 #define VSOCK_TX_BUDGET 256u /* TX chains per pass, then requeue */
+/* Chains one connection may hold before its payloads are copied, and the
+ * most memory all such copies may take (see backend.c, tx_stage). */
+#define VSOCK_HOLD_MAX 16u
+#define VSOCK_STAGE_BUDGET (64u << 20)
 /* Largest SEQPACKET message from a host peer we stage when it does not fit
  * one RX buffer: the same as our advertised buffer. */
 #define VSOCK_SEQ_MAX_MSG VSOCK_MUXER_BUF_ALLOC
@@ -105,6 +109,7 @@ struct vsock_dev {
 	bool tx_used, rx_used; /* pushed since the last signal */
 
 	struct vsock_host *hosts; /* every live host connection */
+	uint64_t stage_bytes; /* sum of the hosts' tx_stage buffers */
 	struct vsock_listener *listeners;
 	unsigned int nr_listeners;
 
