@@ -11,28 +11,44 @@ Cases:
                           debug-exit status, virtio-rng (bzImage)
   panic VMM TOP           the bundled guest (vmlinux) driven through stdin:
                           console input, then a panic: exit status 2
+  vsock VMM TOP           the bundled guest's vsock steps (init.c's
+                          vmm.test=vsock) against this host half: bulk
+                          and concurrent transfers both ways, SEQPACKET,
+                          RST, half-close, a killed host peer, socat on
+                          the hybrid socket, a TCP listener, port rules.
+                          VMM_E2E_VSOCK_SIZE (bytes, default 1 MiB),
+                          VMM_E2E_VSOCK_CONNS (16), VMM_E2E_VSOCK_STEPS
+                          (comma list, default all), VMM_E2E_VSOCK_CPUS (2)
 
 Exits 0 on success, 1 on failure, 77 (skip) only when /dev/kvm is unusable.
 Guest boots allow minutes: on kvm_pvm hosts the guest kernel is emulated.
 """
 import os
 import pty
+import random
 import re
+import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import termios
+import threading
 import time
+import zlib
 
 BOOT_TIMEOUT = int(os.environ.get("VMM_E2E_BOOT_TIMEOUT", "900"))
 failures = []
+failures_lock = threading.Lock()
 
 
 def check(cond, what):
     print(("ok: " if cond else "FAIL: ") + what, flush=True)
     if not cond:
-        failures.append(what)
+        with failures_lock:
+            failures.append(what)
 
 
 def need_kvm():
@@ -261,14 +277,483 @@ def case_panic(vmm, top):
     check("panic" in p.stderr, "panic reported on stderr")
 
 
+# --- vsock: the host half of guest/init.c's vmm.test=vsock -----------------
+# The protocol (control commands, the "xfer" transfer, stream(seed)) is
+# described at the top of init.c's vsock section; keep the two in step.
+
+VSOCK_IO_TIMEOUT = 300  # per socket operation: nothing here may hang
+XFER_HDR, XFER_STATUS = 32, 64
+SEQ_SIZES = [1, 2, 3, 64, 1000, 4095, 4096, 4097, 16384, 32767, 32768,
+             65535, 65536]
+SEQ_SEED = 7000
+VSOCK_STEPS = ["hello", "rst", "g2h", "h2g", "g2h_conns", "h2g_conns",
+               "half", "seq", "kill", "socat", "tcp", "rules", "bye"]
+M64 = (1 << 64) - 1
+_stream_cache = {}
+
+
+def stream_bytes(seed, n):
+    """Bytes [0, n) of stream(seed): splitmix64 words, little endian."""
+    key = (seed, n)
+    if key in _stream_cache:
+        return _stream_cache[key]
+    words = (n + 7) // 8
+    out = bytearray(words * 8)
+    pack = struct.Struct("<Q").pack_into
+    x = seed & M64
+    for k in range(words):
+        x = (x + 0x9e3779b97f4a7c15) & M64
+        z = ((x ^ (x >> 30)) * 0xbf58476d1ce4e5b9) & M64
+        z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & M64
+        pack(out, 8 * k, z ^ (z >> 31))
+    data = bytes(out[:n])
+    if n <= (1 << 20):
+        _stream_cache[key] = data
+    return data
+
+
+def pad(text, n):
+    return text.encode()[:n - 1].ljust(n - 1) + b"\n"
+
+
+def recv_all(sock, n):
+    """Up to n bytes; fewer only at EOF."""
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
+def recv_to_eof(sock):
+    parts = []
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+
+
+def recv_line(sock, limit=256):
+    line = b""
+    while not line.endswith(b"\n") and len(line) < limit:
+        c = sock.recv(1)
+        if not c:
+            break
+        line += c
+    return line
+
+
+def first_diff(a, b):
+    for i in range(min(len(a), len(b))):
+        if a[i] != b[i]:
+            return i
+    return min(len(a), len(b))
+
+
+def xfer_send(sock, seed, size, reply):
+    """Sender half of one transfer; returns None or what went wrong."""
+    data = stream_bytes(seed, size)
+    sock.sendall(pad("X %d %d %d" % (seed, size, reply), XFER_HDR))
+    rnd = random.Random(seed)
+    off = 0
+    while off < size:
+        n = min(size - off, 1 + rnd.randrange(2 << rnd.randrange(16)))
+        sock.sendall(data[off:off + n])
+        off += n
+    sock.shutdown(socket.SHUT_WR)
+    st = recv_all(sock, XFER_STATUS)
+    if len(st) != XFER_STATUS:
+        return "status after half-close: %d bytes, then EOF" % len(st)
+    m = re.match(rb"OK (\d+) (\d+)", st)
+    if not m:
+        return "receiver: %s" % st.decode(errors="replace").strip()
+    if int(m.group(1)) != size or int(m.group(2)) != zlib.crc32(data):
+        return "receiver got %s bytes crc %08x, sent %d crc %08x" % (
+            m.group(1).decode(), int(m.group(2)), size, zlib.crc32(data))
+    rest = recv_to_eof(sock)
+    want = stream_bytes(seed + 1, reply)
+    if rest != want:
+        return "reply: %d bytes to EOF (want %d), first difference at %d" % (
+            len(rest), reply, first_diff(rest, want))
+    return None
+
+
+def xfer_recv(sock):
+    """Receiver half of one transfer; returns None or what went wrong."""
+    hdr = recv_all(sock, XFER_HDR)
+    m = re.match(rb"X (\d+) (\d+) (\d+) *\n$", hdr)
+    if not m:
+        return "bad header %r" % hdr
+    seed, size, reply = (int(g) for g in m.groups())
+    data = recv_to_eof(sock)
+    want = stream_bytes(seed, size)
+    if data != want:
+        why = "got %d of %d bytes, first wrong byte %d" % (
+            len(data), size, first_diff(data, want))
+        sock.sendall(pad("BAD " + why, XFER_STATUS))
+        return why
+    sock.sendall(pad("OK %d %d" % (size, zlib.crc32(data)), XFER_STATUS))
+    sock.sendall(stream_bytes(seed + 1, reply))
+    return None
+
+
+def seq_echo(sock):
+    """Host end of the guest's SEQPACKET connection: check, echo."""
+    for i, size in enumerate(SEQ_SIZES):
+        data, _, flags, _ = sock.recvmsg(65536 + 64)
+        if flags & socket.MSG_TRUNC or data != stream_bytes(SEQ_SEED + i,
+                                                            size):
+            return "message %d: %d bytes (want %d)%s" % (
+                i, len(data), size,
+                ", content differs" if len(data) == size else "")
+        sock.sendall(data)
+    data = sock.recv(65536)
+    return None if data == b"" else "%d bytes after the last message" % (
+        len(data))
+
+
+class PipeStream:
+    """A subprocess's stdin/stdout as the socket calls xfer_send uses."""
+
+    def __init__(self, proc):
+        self.proc = proc
+
+    def sendall(self, data):
+        self.proc.stdin.write(data)
+
+    def shutdown(self, how):
+        self.proc.stdin.close()
+
+    def recv(self, n):
+        return self.proc.stdout.read(n)
+
+
+KILLER = r"""
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(4)
+print("listening", flush=True)
+c, _ = s.accept()
+got = 0
+while got < 65536:
+    d = c.recv(65536)
+    if not d:
+        break
+    got += len(d)
+print("got %d" % got, flush=True)
+time.sleep(3600)
+"""
+
+
+class VsockHost:
+    """Listeners and actions for one guest run; all checks go to check()."""
+
+    def __init__(self, d):
+        self.dir = d
+        self.uds = os.path.join(d, "v.sock")
+        self.t0 = time.monotonic()
+        self.lock = threading.Lock()
+        self.served = {}
+        self.pending = []
+        self.results = []
+        self.killed_after = None
+        self.socks = []
+        self.tcp_port = self.free_port()
+        self.listen_unix(self.uds + "_5000", "control", self.control)
+        self.listen_unix(self.uds + "_5001", "sink", xfer_recv)
+        self.listen_unix(self.uds + "_5003", "seqpacket echo", seq_echo,
+                         socket.SOCK_SEQPACKET)
+        self.listen_unix(os.path.join(d, "rule.sock"), "unix rule",
+                         xfer_recv)
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        tcp.bind(("127.0.0.1", 0))
+        self.rule_tcp_port = tcp.getsockname()[1]
+        self.listen(tcp, "tcp rule", xfer_recv)
+        self.killer = subprocess.Popen(
+            [sys.executable, "-c", KILLER, self.uds + "_5005"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
+        check(self.killer.stdout.readline().strip() == "listening",
+              "killable host peer listens on <uds>_5005")
+        threading.Thread(target=self.kill_peer, daemon=True).start()
+
+    def log(self, msg):
+        print("host %7.1f s: %s" % (time.monotonic() - self.t0, msg),
+              flush=True)
+
+    @staticmethod
+    def free_port():
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        return port
+
+    def vmm_args(self):
+        return ["--vsock-cid", "3", "--vsock-uds", self.uds,
+                "--vsock-port", "5006=unix:" + os.path.join(self.dir,
+                                                            "rule.sock"),
+                "--vsock-port", "5007=tcp:127.0.0.1:%d" % self.rule_tcp_port,
+                "--vsock-listen", "tcp:127.0.0.1:%d=6006" % self.tcp_port]
+
+    def listen_unix(self, path, name, handler, kind=socket.SOCK_STREAM):
+        s = socket.socket(socket.AF_UNIX, kind)
+        s.bind(path)
+        self.listen(s, name, handler)
+
+    def listen(self, s, name, handler):
+        s.listen(64)
+        self.socks.append(s)
+
+        def loop():
+            while True:
+                try:
+                    c, _ = s.accept()
+                except OSError:
+                    return
+                threading.Thread(target=self.serve, args=(c, name, handler),
+                                 daemon=True).start()
+        threading.Thread(target=loop, daemon=True).start()
+
+    def serve(self, c, name, handler):
+        c.settimeout(VSOCK_IO_TIMEOUT)
+        try:
+            why = handler(c)
+        except Exception as e:  # a socket error is a test failure
+            why = "%s: %s" % (type(e).__name__, e)
+        finally:
+            c.close()
+        if why:
+            check(False, "host %s connection: %s" % (name, why))
+        with self.lock:
+            self.served[name] = self.served.get(name, 0) + (not why)
+
+    def kill_peer(self):
+        line = self.killer.stdout.readline()
+        m = re.match(r"got (\d+)", line)
+        if m:
+            self.killer.kill()
+            self.killed_after = int(m.group(1))
+            self.log("killed the host peer of port 5005 after %s bytes" %
+                     m.group(1))
+
+    def close(self):
+        for s in self.socks:
+            s.close()
+        if self.killer.poll() is None:
+            self.killer.kill()
+        self.killer.wait()
+
+    # Host-initiated connections.
+    def hybrid_connect(self, port, kind=socket.SOCK_STREAM):
+        s = socket.socket(socket.AF_UNIX, kind)
+        s.settimeout(VSOCK_IO_TIMEOUT)
+        if kind == socket.SOCK_STREAM:
+            s.connect(self.uds)
+            s.sendall(b"CONNECT %d\n" % port)
+            line = recv_line(s)
+        else:
+            s.connect(self.uds + "_seqpacket")
+            s.send(b"CONNECT %d\n" % port)
+            line = s.recv(256)
+        if not re.match(rb"OK \d+\n$", line):
+            s.close()
+            raise OSError("handshake for port %d answered %r" % (port, line))
+        return s
+
+    def h2g(self, port, seed, size, reply):
+        with self.hybrid_connect(port) as s:
+            return xfer_send(s, seed, size, reply)
+
+    def tcp(self, port, seed, size, reply):
+        with socket.create_connection(("127.0.0.1", self.tcp_port),
+                                      timeout=VSOCK_IO_TIMEOUT) as s:
+            return xfer_send(s, seed, size, reply)
+
+    def socat(self, port, seed, size, reply):
+        # -t: wait for the guest's answer after our half-close.
+        p = subprocess.Popen(["socat", "-t", "120", "-",
+                              "UNIX-CONNECT:" + self.uds],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             bufsize=0)
+        watchdog = threading.Timer(VSOCK_IO_TIMEOUT, p.kill)
+        watchdog.start()
+        try:
+            p.stdin.write(b"CONNECT %d\n" % port)
+            line = b""
+            while not line.endswith(b"\n"):
+                c = p.stdout.read(1)
+                if not c:
+                    break
+                line += c
+            if not re.match(rb"OK \d+\n$", line):
+                return "socat: handshake answered %r" % line
+            return xfer_send(PipeStream(p), seed, size, reply)
+        finally:
+            if p.stdin and not p.stdin.closed:
+                p.stdin.close()
+            rc = p.wait()
+            watchdog.cancel()
+            if rc != 0:
+                print("host: socat exited %d" % rc)
+
+    def seq(self, port):
+        with self.hybrid_connect(port, socket.SOCK_SEQPACKET) as s:
+            for i, size in enumerate(SEQ_SIZES):
+                msg = stream_bytes(SEQ_SEED + i, size)
+                if s.send(msg) != size:
+                    return "message %d: short send" % i
+                data, _, flags, _ = s.recvmsg(65536 + 64)
+                if flags & socket.MSG_TRUNC or data != msg:
+                    return "echo of message %d: %d bytes (want %d)" % (
+                        i, len(data), size)
+        return None
+
+    def refused_handshakes(self):
+        """No guest listener, or a bad command: closed, no answer."""
+        for what, line in [("CONNECT to a port nobody listens on",
+                            b"CONNECT 7999\n"),
+                           ("a bad command", b"HELLO 7999\n"),
+                           ("a port beyond 32 bits",
+                            b"CONNECT 99999999999\n")]:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(60)
+                t = time.monotonic()
+                s.connect(self.uds)
+                s.sendall(line)
+                try:
+                    got = recv_to_eof(s)
+                except OSError as e:  # a reset is a close too
+                    got = b""
+                    if not isinstance(e, ConnectionResetError):
+                        return "%s: %s" % (what, e)
+                if got:
+                    return "%s: answered %r" % (what, got)
+                self.log("hybrid socket: %s closed after %.2f s" % (
+                    what, time.monotonic() - t))
+        return None
+
+    def start(self, fn, *args):
+        def run():
+            try:
+                why = fn(*args)
+            except Exception as e:
+                why = "%s: %s" % (type(e).__name__, e)
+            if why:
+                check(False, "host %s%r: %s" % (fn.__name__, args, why))
+            with self.lock:
+                self.results.append(why)
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        self.pending.append(t)
+
+    def control(self, c):
+        while True:
+            line = recv_line(c)
+            if not line.endswith(b"\n"):
+                return None if not line else "control: %r" % line
+            self.log("guest: %s" % line.decode().strip())
+            cmd = line.decode().split()
+            args = [int(a) for a in cmd[1:] if a.isdigit()]
+            answer = "OK"
+            if cmd[0] == "HELLO":
+                why = self.refused_handshakes()
+                answer = "DONE FAIL " + why if why else "DONE OK"
+            elif cmd[0] == "H2G":
+                port, n, size, seed, reply = args
+                for i in range(n):
+                    self.start(self.h2g, port, seed + i, size, reply)
+            elif cmd[0] == "SOCAT":
+                self.start(self.socat, args[0], *args[2:])
+            elif cmd[0] == "TCP":
+                self.start(self.tcp, args[0], *args[2:])
+            elif cmd[0] == "SEQ":
+                self.start(self.seq, args[0])
+            elif cmd[0] == "WAIT":
+                for t in self.pending:
+                    t.join(VSOCK_IO_TIMEOUT)
+                bad = [w for w in self.results if w] + (
+                    ["still running"] if any(t.is_alive()
+                                             for t in self.pending) else [])
+                answer = "DONE FAIL %d failed: %s" % (
+                    len(bad), bad[0][:150]) if bad else "DONE OK"
+                self.pending, self.results = [], []
+            elif cmd[0] == "BYE":
+                c.sendall(b"DONE OK\n")
+                return None
+            else:
+                answer = "FAIL unknown command"
+            c.sendall(answer.encode() + b"\n")
+
+
+def kernel_format():
+    """tools/lib.sh bundled_kernel_name: vmlinux on kvm_pvm hosts."""
+    fmt = os.environ.get("VMM_KERNEL_FORMAT")
+    if fmt:
+        return fmt
+    return "vmlinux" if os.path.isdir("/sys/module/kvm_pvm") else "bzImage"
+
+
+def case_vsock(vmm, top):
+    need_kvm()
+    if not shutil.which("socat"):
+        check(False, "socat is installed (tools/setup)")
+        return
+    kernel = bundled_kernel(top, kernel_format())
+    size = int(os.environ.get("VMM_E2E_VSOCK_SIZE", str(1 << 20)))
+    conns = int(os.environ.get("VMM_E2E_VSOCK_CONNS", "16"))
+    steps = os.environ.get("VMM_E2E_VSOCK_STEPS", "")
+    cpus = os.environ.get("VMM_E2E_VSOCK_CPUS", "2")
+    guest_args = ("quiet vmm.test=vsock vmm.code=42 vmm.vsock_size=%d "
+                  "vmm.vsock_conns=%d" % (size, conns))
+    if steps:
+        guest_args += " vmm.vsock_steps=" + steps
+    d = tempfile.mkdtemp(prefix="vmm-vsock-")
+    host = VsockHost(d)
+    cmd = [vmm, "--kernel", kernel, "--memory", "128", "--cpus", cpus,
+           *host.vmm_args(), "--cmdline", guest_args]
+    print("running: " + " ".join(cmd), flush=True)
+    try:
+        p = run(cmd, timeout=BOOT_TIMEOUT)
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode(errors="replace") if e.stdout else ""
+        print("\n".join(out.splitlines()[-40:]))
+        check(False, "VMM finished within %d s" % BOOT_TIMEOUT)
+        return
+    finally:
+        host.close()
+        shutil.rmtree(d, ignore_errors=True)
+    show(p)
+    out = p.stdout
+    m = re.search(r"vmm-init: started uptime=([\d.]+)", out)
+    check(m is not None, "init marker seen")
+    for step in (steps.split(",") if steps else VSOCK_STEPS):
+        m2 = re.search(r"vmm-test: vsock %s (ok (\d+) ms|FAIL.*)" % step, out)
+        check(m2 is not None and m2.group(1).startswith("ok"),
+              "guest step %s: %s" % (step, m2.group(1) if m2 else "not run"))
+    check("vmm-test: vsock PASS" in out, "guest reports vsock PASS")
+    check(p.returncode == 42, "debug-exit 42 from the guest (got %d)" %
+          p.returncode)
+    if not steps or "kill" in steps.split(","):
+        check(host.killed_after is not None and host.killed_after >= 65536,
+              "host peer killed mid-transfer (after %s bytes)" %
+              host.killed_after)
+    print("host connections served: %s" % host.served)
+    print("elapsed: guest init at %s s, VMM exit after %.1f s wall" % (
+        m.group(1) if m else "?", p.elapsed))
+
+
 def main():
     if len(sys.argv) < 3:
         print(__doc__)
         sys.exit(2)
     case, args = sys.argv[1], sys.argv[2:]
     {"cli": case_cli, "dtb": case_dtb, "mini": case_mini,
-     "guest": case_guest,
-     "panic": case_panic}[case](*args)
+     "guest": case_guest, "panic": case_panic,
+     "vsock": case_vsock}[case](*args)
     print("%d passed, %d failed" % (0 if failures else 1,
                                     1 if failures else 0))
     sys.exit(1 if failures else 0)
