@@ -78,6 +78,7 @@ struct vsock_host {
 	struct evloop_op connect_op, poll_op, recv_op, send_op;
 	unsigned int inflight;
 	bool polling, sending, closing, shut_wr_pending, close_after_flush;
+	uint64_t close_deadline; /* with close_after_flush */
 	enum host_recv recv;
 
 	struct vsock_handshake hs;
@@ -147,6 +148,17 @@ static void tx_stage_free(struct vsock_host *h)
 	h->d->stage_bytes -= h->d->mx_cfg.buf_alloc;
 }
 
+static void rx_stage_free(struct vsock_host *h)
+{
+	if (h->stage && h->stage != h->stage_small) {
+		free(h->stage);
+		h->d->stage_bytes -= h->stage_len;
+	}
+	h->stage = NULL;
+	h->stage_len = h->stage_off = 0;
+	h->stage_is_msg = false;
+}
+
 static void txq_drop(struct vsock_host *h)
 {
 	struct vsock_dev *d = h->d;
@@ -158,8 +170,11 @@ static void txq_drop(struct vsock_host *h)
 		vsock_dev_tx_done(d, tb);
 	}
 	h->txq_tail = -1;
+	d->nr_held -= h->nr_held;
 	h->nr_held = 0;
-	tx_stage_free(h);
+	/* A send in flight may point into the stage: keep it till then. */
+	if (!h->sending)
+		tx_stage_free(h);
 }
 
 /* Free the host once closing and no operation is in flight. */
@@ -170,6 +185,8 @@ static void host_maybe_free(struct vsock_host *h)
 	if (!h->closing || h->inflight)
 		return;
 	txq_drop(h);
+	tx_stage_free(h);
+	rx_stage_free(h);
 	if (h->fd >= 0)
 		close(h->fd);
 	if (h->mc) {
@@ -188,8 +205,6 @@ static void host_maybe_free(struct vsock_host *h)
 		d->hosts = h->next;
 	if (h->next)
 		h->next->prev = h->prev;
-	if (h->stage != h->stage_small)
-		free(h->stage);
 	free(h);
 }
 
@@ -293,7 +308,10 @@ static void on_send(struct evloop_op *op, int res, uint32_t flags)
 		if (h->txq_head < 0)
 			h->txq_tail = -1;
 		h->nr_held--;
+		d->nr_held--;
 		vsock_dev_tx_done(d, tb);
+		if (h->seqpacket && (tb->flags & VSOCK_SEQ_EOM))
+			break; /* one message per send */
 	}
 	if (h->txq_head < 0 && h->tx_stage_len) {
 		uint32_t k = MIN((uint32_t)res,
@@ -301,8 +319,16 @@ static void on_send(struct evloop_op *op, int res, uint32_t flags)
 
 		h->tx_stage_off += k;
 		delivered += k;
-		if (h->tx_stage_off == h->tx_stage_len)
+		if (h->tx_stage_off == h->tx_stage_len) {
 			tx_stage_free(h);
+		} else if (h->tx_stage_off) {
+			/* No send points into it now: compact, so that
+			 * credit alone guarantees room for what comes. */
+			memmove(h->tx_stage, h->tx_stage + h->tx_stage_off,
+				h->tx_stage_len - h->tx_stage_off);
+			h->tx_stage_len -= h->tx_stage_off;
+			h->tx_stage_off = 0;
+		}
 	}
 	if (delivered && h->mc)
 		vsock_muxer_delivered(&d->mx, h->mc, delivered);
@@ -325,6 +351,7 @@ static void host_send_kick(struct vsock_host *h)
 	struct io_uring_sqe *sqe;
 	unsigned int n = 0;
 	int msgflags = MSG_NOSIGNAL;
+	bool message = false; /* SEQPACKET: a whole message, maybe empty */
 	int i;
 
 	if (h->sending || h->closing || h->phase != PH_OPEN)
@@ -368,6 +395,7 @@ static void host_send_kick(struct vsock_host *h)
 		if (h->seqpacket && (tb->flags & VSOCK_SEQ_EOM)) {
 			if (tb->flags & VSOCK_SEQ_EOR)
 				msgflags |= MSG_EOR;
+			message = true;
 			goto submit;
 		}
 	}
@@ -379,7 +407,7 @@ static void host_send_kick(struct vsock_host *h)
 		n++;
 	}
 submit:
-	if (!n)
+	if (!n && !message)
 		return;
 	sqe = host_sqe(h, &h->send_op);
 	if (!sqe) {
@@ -466,17 +494,10 @@ bool vsock_backend_rx(struct vsock_dev *d, struct vsock_mconn *mc,
 		if (h->stage_is_msg && !stage_left(h))
 			hdr.flags |= VSOCK_SEQ_EOM | VSOCK_SEQ_EOR;
 		vsock_dev_rx_return(d, rb, &hdr, k);
-		if (stage_left(h)) {
-			vsock_muxer_readable(&d->mx, mc, true);
-		} else {
-			if (h->stage != h->stage_small)
-				free(h->stage);
-			h->stage = NULL;
-			h->stage_len = h->stage_off = 0;
-			h->stage_is_msg = false;
-			/* The socket itself may have more. */
-			vsock_muxer_readable(&d->mx, mc, true);
-		}
+		if (!stage_left(h))
+			rx_stage_free(h);
+		/* More staged, or the socket itself may have more. */
+		vsock_muxer_readable(&d->mx, mc, true);
 		return true;
 	}
 	n = vsock_rxbuf_iov(rb, max_len, h->riov, VSOCK_RX_MAX_SEGS);
@@ -485,8 +506,10 @@ bool vsock_backend_rx(struct vsock_dev *d, struct vsock_mconn *mc,
 	if (!host_submit_recv(h, h->seqpacket ? RECV_PEEK : RECV_STREAM,
 			      h->riov, n,
 			      h->seqpacket ? MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT
-					   : MSG_DONTWAIT))
+					   : MSG_DONTWAIT)) {
+		host_fail(h, EBUSY);
 		return false;
+	}
 	/* Lent to the recv; one recv per connection keeps bytes in order. */
 	rb->lent = true;
 	h->rb = rb;
@@ -575,6 +598,11 @@ static void on_recv(struct evloop_op *op, int res, uint32_t flags)
 			vsock_muxer_host_eof(&d->mx, mc, util_now_ns());
 			break;
 		}
+		if (!vsock_conn_can_send(&mc->conn)) {
+			/* The guest closed its receive side meanwhile. */
+			vsock_dev_rx_return(d, rb, NULL, 0);
+			break;
+		}
 		if (kind == RECV_PEEK && (uint32_t)res > h->rmax) {
 			/* Too big for this buffer: stage the whole message. */
 			vsock_dev_rx_return(d, rb, NULL, 0);
@@ -585,11 +613,12 @@ static void on_recv(struct evloop_op *op, int res, uint32_t flags)
 				host_fail(h, EMSGSIZE);
 				break;
 			}
-			h->stage = malloc((size_t)res);
-			if (!h->stage) {
+			if (d->stage_bytes + (uint32_t)res > VSOCK_STAGE_BUDGET ||
+			    !(h->stage = malloc((size_t)res))) {
 				host_fail(h, ENOMEM);
 				break;
 			}
+			d->stage_bytes += (uint32_t)res;
 			h->stage_len = (uint32_t)res;
 			h->stage_off = 0;
 			h->riov[0].iov_base = h->stage;
@@ -616,7 +645,8 @@ static void on_recv(struct evloop_op *op, int res, uint32_t flags)
 		vsock_muxer_readable(&d->mx, mc, true);
 		break;
 	case RECV_CONSUME:
-		if (res < 0 && res != -EAGAIN && res != -EINTR) {
+		if (res < 0) {
+			/* Retrying would deliver the message twice. */
 			host_fail(h, -res);
 			break;
 		}
@@ -790,11 +820,17 @@ void vsock_backend_connect(struct vsock_dev *d, struct vsock_mconn *mc)
 static bool tx_stage(struct vsock_host *h, struct vsock_txbuf *tb)
 {
 	struct vsock_dev *d = h->d;
+	struct vq *vq = virtio_mmio_queue(d->mmio, VSOCK_QUEUE_TX);
+	unsigned int hold_total = vq ? vq->size / 4u : 0;
 	uint32_t cap = d->mx_cfg.buf_alloc;
 	unsigned int s;
 
-	if (h->seqpacket || (!h->tx_stage_len && h->nr_held < VSOCK_HOLD_MAX))
-		return false; /* messages stay whole; few chains are fine */
+	/* Messages are sent whole from their chains; few held chains per
+	 * connection, and few overall, are fine. */
+	if (h->seqpacket ||
+	    (!h->tx_stage && h->nr_held < VSOCK_HOLD_MAX &&
+	     d->nr_held < hold_total))
+		return false;
 	if (!h->tx_stage) {
 		if (d->stage_bytes + cap > VSOCK_STAGE_BUDGET)
 			return false; /* hold it: slower, never unbounded */
@@ -803,17 +839,17 @@ static bool tx_stage(struct vsock_host *h, struct vsock_txbuf *tb)
 			return false;
 		d->stage_bytes += cap;
 	}
-	if (h->tx_stage_len + tb->len > cap && !h->sending) {
-		/* (Never under a send in flight: it points into the buffer.) */
-		memmove(h->tx_stage, h->tx_stage + h->tx_stage_off,
-			h->tx_stage_len - h->tx_stage_off);
-		h->tx_stage_len -= h->tx_stage_off;
-		h->tx_stage_off = 0;
+	/*
+	 * Everything in the stage is undelivered (on_send compacts it), and
+	 * credit keeps undelivered bytes within cap; a guest past it was
+	 * reset by the connection layer before we got here. Never fall back
+	 * to holding the chain: it would overtake the staged bytes.
+	 */
+	if (h->tx_stage_len + tb->len > cap) {
+		vsock_dev_tx_done(d, tb);
+		host_fail(h, ENOBUFS);
+		return true;
 	}
-	/* Credit bounds undelivered bytes by cap; a guest past it was reset
-	 * by the connection layer before we got here. */
-	if (h->tx_stage_len + tb->len > cap)
-		return false;
 	for (s = 0; s < tb->nseg; s++) {
 		memcpy(h->tx_stage + h->tx_stage_len, tb->iov[s].iov_base,
 		       tb->iov[s].iov_len);
@@ -828,11 +864,14 @@ static bool tx_stage(struct vsock_host *h, struct vsock_txbuf *tb)
 static void handshake_done(struct vsock_host *h, uint32_t port)
 {
 	struct vsock_dev *d = h->d;
-	struct vsock_mconn *mc = vsock_muxer_connect(
-		&d->mx, port,
-		h->seqpacket ? VSOCK_TYPE_SEQPACKET : VSOCK_TYPE_STREAM,
-		util_now_ns());
+	struct vsock_mconn *mc = NULL;
 
+	/* A guest that did not negotiate SEQPACKET would only reset it. */
+	if (!h->seqpacket || d->seqpacket)
+		mc = vsock_muxer_connect(&d->mx, port,
+					 h->seqpacket ? VSOCK_TYPE_SEQPACKET
+						      : VSOCK_TYPE_STREAM,
+					 util_now_ns());
 	if (!mc) {
 		log_debug_rl(&d->rl, "host connection to guest port %u refused",
 			     port);
@@ -849,6 +888,9 @@ void vsock_backend_action(struct vsock_dev *d, struct vsock_mconn *mc,
 {
 	struct vsock_host *h = mc->backend;
 
+	/* Hold the host: a failure below must not free it under us. */
+	if (h)
+		h->inflight++;
 	switch (act) {
 	case VSOCK_ACT_NONE:
 		break;
@@ -862,6 +904,7 @@ void vsock_backend_action(struct vsock_dev *d, struct vsock_mconn *mc,
 			break;
 		tb->next = -1;
 		h->nr_held++;
+		d->nr_held++;
 		if (h->txq_tail >= 0)
 			d->txbufs[h->txq_tail].next = (int)(tb - d->txbufs);
 		else
@@ -881,11 +924,11 @@ void vsock_backend_action(struct vsock_dev *d, struct vsock_mconn *mc,
 			h->ctl_len = (uint32_t)n;
 			h->ctl_off = 0;
 		}
-		host_send_kick(h);
 		if (stage_left(h))
 			vsock_muxer_readable(&d->mx, mc, true);
 		else
 			host_arm_poll(h);
+		host_send_kick(h);
 		break;
 	case VSOCK_ACT_SHUT_WR:
 		if (!h)
@@ -897,6 +940,8 @@ void vsock_backend_action(struct vsock_dev *d, struct vsock_mconn *mc,
 		if (!h)
 			break;
 		h->close_after_flush = true;
+		/* A peer that never reads must not keep it forever. */
+		h->close_deadline = util_now_ns() + d->mx_cfg.timeout_ns;
 		host_after_flush(h);
 		break;
 	case VSOCK_ACT_ABORT:
@@ -905,6 +950,10 @@ void vsock_backend_action(struct vsock_dev *d, struct vsock_mconn *mc,
 		if (h)
 			host_close(h);
 		break;
+	}
+	if (h) {
+		h->inflight--;
+		host_maybe_free(h);
 	}
 }
 
@@ -987,7 +1036,16 @@ static void on_accept(struct evloop_op *op, int res, uint32_t flags)
 
 void vsock_backend_tick(struct vsock_dev *d)
 {
+	uint64_t now = util_now_ns();
+	struct vsock_host *h, *next;
 	unsigned int i;
+
+	for (h = d->hosts; h; h = next) {
+		next = h->next;
+		if (h->close_after_flush && !h->closing &&
+		    now >= h->close_deadline)
+			host_close(h);
+	}
 
 	for (i = 0; i < d->nr_listeners; i++)
 		listener_arm(&d->listeners[i]);

@@ -71,7 +71,11 @@ static enum vsock_conn_action recv_established(struct vsock_conn *c,
 		    c->buf_alloc)
 			return reset(c, true); /* beyond our advertised credit */
 		c->rx_cnt += h->len;
-		return h->len ? VSOCK_ACT_DELIVER : VSOCK_ACT_NONE;
+		/* An empty SEQPACKET packet may still end a message. */
+		return h->len || (c->type == VSOCK_TYPE_SEQPACKET &&
+				  (h->flags & VSOCK_SEQ_EOM))
+			       ? VSOCK_ACT_DELIVER
+			       : VSOCK_ACT_NONE;
 	case VSOCK_OP_CREDIT_UPDATE:
 		return VSOCK_ACT_NONE; /* the header already updated credit */
 	case VSOCK_OP_CREDIT_REQUEST:

@@ -199,9 +199,13 @@ static void rx_complete(struct vsock_dev *d, struct vsock_rxbuf *rb,
 		d->stats.rx_bytes += h->len;
 }
 
-/* A pool entry holding a chain nobody uses, popping one if needed.
- * NULL: no chain available (or the ring is broken). */
-static struct vsock_rxbuf *rx_buffer(struct vsock_dev *d, struct vq *vq)
+/*
+ * A pool entry holding a chain nobody uses, popping one if needed; with
+ * `need_room`, one with room for payload. NULL: no chain available (or
+ * the ring is broken).
+ */
+static struct vsock_rxbuf *rx_buffer(struct vsock_dev *d, struct vq *vq,
+				     bool need_room)
 {
 	struct vsock_rxbuf *spare = NULL;
 	unsigned int i;
@@ -209,7 +213,7 @@ static struct vsock_rxbuf *rx_buffer(struct vsock_dev *d, struct vq *vq)
 	for (i = 0; i < VSOCK_RX_POOL; i++) {
 		struct vsock_rxbuf *rb = &d->rxbufs[i];
 
-		if (rb->popped && !rb->lent)
+		if (rb->popped && !rb->lent && (rb->room || !need_room))
 			return rb;
 		if (!rb->popped && !rb->lent && !spare)
 			spare = rb;
@@ -223,11 +227,24 @@ static struct vsock_rxbuf *rx_buffer(struct vsock_dev *d, struct vq *vq)
 				virtio_mmio_set_needs_reset(d->mmio);
 			return NULL;
 		}
+		for (i = 0; i < VSOCK_RX_POOL; i++) {
+			if (d->rxbufs[i].popped && d->rxbufs[i].head == c.head) {
+				/* The guest re-posted a chain we hold. */
+				log_warn_rl(&d->rl,
+					    "RX chain %u made available twice",
+					    c.head);
+				virtio_mmio_set_needs_reset(d->mmio);
+				return NULL;
+			}
+		}
 		spare->head = c.head;
 		spare->gen = d->gen;
 		if (rxbuf_load(d, spare, &c)) {
 			spare->popped = true;
-			return spare;
+			if (spare->room || !need_room)
+				return spare;
+			/* Header-only: keep it for control packets. */
+			return rx_buffer(d, vq, need_room);
 		}
 		push(d, VSOCK_QUEUE_RX, c.head, 0);
 	}
@@ -237,12 +254,19 @@ static struct vsock_rxbuf *rx_buffer(struct vsock_dev *d, struct vq *vq)
 static bool rx_fill_once(struct vsock_dev *d, struct vq *vq)
 {
 	struct vsock_rxbuf *rb;
+	bool need_room = false;
 
-	while ((rb = rx_buffer(d, vq))) {
+	while ((rb = rx_buffer(d, vq, need_room))) {
 		struct vsock_rx rx = vsock_muxer_next_rx(&d->mx, rb->room);
 
+		need_room = false;
 		switch (rx.kind) {
 		case VSOCK_RX_EMPTY:
+			/* Data waiting but this buffer has no room for it? */
+			if (!rb->room && d->mx.rx[VSOCK_RX_DATA].head) {
+				need_room = true;
+				break;
+			}
 			return true; /* keep the buffer for later */
 		case VSOCK_RX_PACKET:
 			rx_complete(d, rb, &rx.hdr);

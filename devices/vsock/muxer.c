@@ -163,7 +163,9 @@ void vsock_muxer_reply_rst(struct vsock_muxer *mx, const struct vsock_hdr *h)
 			 VSOCK_MUXER_ORPHANS];
 	o->src_port = h->src_port;
 	o->dst_port = h->dst_port;
-	o->type = h->type;
+	/* A reset of an unknown type would be discarded by the guest. */
+	o->type = h->type == VSOCK_TYPE_SEQPACKET ? VSOCK_TYPE_SEQPACKET
+						  : VSOCK_TYPE_STREAM;
 	mx->orphan_count++;
 }
 
@@ -184,9 +186,18 @@ static struct vsock_mconn *new_conn(struct vsock_muxer *mx, uint32_t local,
 	mc = calloc(1, sizeof(*mc));
 	if (!mc)
 		return NULL;
+	/*
+	 * A SEQPACKET message must fit one AF_UNIX datagram on the host
+	 * (about 208 KiB by default), and Linux guests refuse messages
+	 * larger than the peer's buffer: so advertise less for those.
+	 */
 	vsock_conn_init(&mc->conn, mx->cfg.guest_cid, local, peer, type,
-			host_initiated, mx->cfg.buf_alloc, mx->cfg.timeout_ns,
-			now);
+			host_initiated,
+			type == VSOCK_TYPE_SEQPACKET &&
+					mx->cfg.buf_alloc > VSOCK_SEQ_BUF_ALLOC
+				? VSOCK_SEQ_BUF_ALLOC
+				: mx->cfg.buf_alloc,
+			mx->cfg.timeout_ns, now);
 	mc->rx_class = VSOCK_RX_NONE;
 	b = hash(mx, local, peer);
 	mc->hash_next = mx->buckets[b];

@@ -26,6 +26,7 @@
 #define VSOCK_HOST_PORT_BASE (1u << 30)
 #define VSOCK_MUXER_ORPHANS 64u
 #define VSOCK_MUXER_BUF_ALLOC (256u * 1024)
+#define VSOCK_SEQ_BUF_ALLOC (128u * 1024) /* for SEQPACKET connections */
 
 struct vsock_muxer_config {
 	uint64_t guest_cid;

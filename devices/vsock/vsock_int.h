@@ -37,6 +37,7 @@
 /* Chains one connection may hold before its payloads are copied, and the
  * most memory all such copies may take (see backend.c, tx_stage). */
 #define VSOCK_HOLD_MAX 16u
+#define VSOCK_HOLD_TOTAL (VSOCK_QUEUE_MAX / 4)
 #define VSOCK_STAGE_BUDGET (64u << 20)
 /* Largest SEQPACKET message from a host peer we stage when it does not fit
  * one RX buffer: the same as our advertised buffer. */
@@ -109,7 +110,8 @@ struct vsock_dev {
 	bool tx_used, rx_used; /* pushed since the last signal */
 
 	struct vsock_host *hosts; /* every live host connection */
-	uint64_t stage_bytes; /* sum of the hosts' tx_stage buffers */
+	uint64_t stage_bytes; /* sum of the hosts' staging buffers */
+	unsigned int nr_held; /* TX chains queued on hosts */
 	struct vsock_listener *listeners;
 	unsigned int nr_listeners;
 
