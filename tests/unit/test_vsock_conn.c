@@ -353,6 +353,24 @@ START_TEST(type_mismatch_resets)
 }
 END_TEST
 
+START_TEST(empty_rw_only_ends_messages)
+{
+	struct vsock_hdr h;
+
+	enter(S_ESTABLISHED);
+	ck_assert_int_eq(rx(VSOCK_OP_RW, 0, VSOCK_SEQ_EOM), VSOCK_ACT_NONE);
+	vsock_conn_init(&c, GUEST, LOCAL, PEER, VSOCK_TYPE_SEQPACKET, false,
+			BUF, TMO, T0);
+	vsock_conn_host_connected(&c, true);
+	h = hdr(VSOCK_OP_RW, 0, 0);
+	h.type = VSOCK_TYPE_SEQPACKET;
+	ck_assert_int_eq(vsock_conn_recv(&c, &h, T0), VSOCK_ACT_NONE);
+	h.flags = VSOCK_SEQ_EOM;
+	ck_assert_int_eq(vsock_conn_recv(&c, &h, T0), VSOCK_ACT_DELIVER);
+	ck_assert_int_eq(c.state, VSOCK_CONN_ESTABLISHED);
+}
+END_TEST
+
 START_TEST(host_error_resets_once)
 {
 	enter(S_ESTABLISHED);
@@ -376,6 +394,7 @@ static Suite *suite(void)
 	tcase_add_loop_test(ops, every_op_in_every_state, 0,
 			    sizeof(op_table) / sizeof(op_table[0]));
 	tcase_add_test(ops, type_mismatch_resets);
+	tcase_add_test(ops, empty_rw_only_ends_messages);
 	suite_add_tcase(s, ops);
 
 	tcase_add_checked_fixture(credit, test_log_install, NULL);
