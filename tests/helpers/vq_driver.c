@@ -33,25 +33,18 @@ static uint32_t drv_get32(struct vq_driver *drv, uint64_t gpa)
 	return get_le32(vq_driver_host(drv, gpa, 4));
 }
 
-void vq_driver_init(struct vq_driver *drv, uint16_t size, uint64_t ram_size)
+/* Ring layout and bookkeeping for a queue whose rings start at `base`. */
+static uint64_t drv_layout(struct vq_driver *drv, uint16_t size, uint64_t base)
 {
-	uint64_t end;
 	unsigned int i;
 
 	ck_assert(size && size <= VQ_MAX_SIZE && !(size & (size - 1)));
-	memset(drv, 0, sizeof(*drv));
 	drv->size = size;
-	drv->desc_gpa = 0;
-	drv->avail_gpa = drv_align_up((uint64_t)size * DRV_DESC_SIZE, DRV_PAGE);
+	drv->desc_gpa = base;
+	drv->avail_gpa = drv_align_up(base + (uint64_t)size * DRV_DESC_SIZE,
+				      DRV_PAGE);
 	drv->used_gpa = drv_align_up(drv->avail_gpa + 6 + 2ull * size,
 				     DRV_PAGE);
-	end = drv_align_up(drv->used_gpa + 6 + 8ull * size, DRV_PAGE);
-	ck_assert_msg(end < ram_size, "%#llx bytes of RAM: no room for rings",
-		      (unsigned long long)ram_size);
-	drv->data_next = end;
-	drv->ram_size = ram_size;
-	drv->ram = fake_mem_add(&drv->mem, 0, ram_size);
-
 	drv->free = calloc(size, sizeof(*drv->free));
 	drv->chain_next = calloc(size, sizeof(*drv->chain_next));
 	drv->chain_len = calloc(size, sizeof(*drv->chain_len));
@@ -60,11 +53,68 @@ void vq_driver_init(struct vq_driver *drv, uint16_t size, uint64_t ram_size)
 	for (i = 0; i < size; i++)
 		drv->free[i] = (uint16_t)(size - 1 - i);
 	drv->nr_free = size;
+	return drv_align_up(drv->used_gpa + 6 + 8ull * size, DRV_PAGE);
+}
+
+void vq_driver_init(struct vq_driver *drv, uint16_t size, uint64_t ram_size)
+{
+	uint64_t end;
+
+	memset(drv, 0, sizeof(*drv));
+	end = drv_layout(drv, size, 0);
+	ck_assert_msg(end < ram_size, "%#llx bytes of RAM: no room for rings",
+		      (unsigned long long)ram_size);
+	drv->data_next = end;
+	drv->ram_size = ram_size;
+	drv->ram = fake_mem_add(&drv->mem, 0, ram_size);
+}
+
+void vq_driver_init_shared(struct vq_driver *drv, uint16_t size,
+			   struct vq_driver *owner)
+{
+	uint64_t rings, base;
+
+	ck_assert_ptr_null(owner->owner);
+	memset(drv, 0, sizeof(*drv));
+	/* Desc table, avail and used ring, each page-aligned. */
+	rings = drv_align_up((uint64_t)size * DRV_DESC_SIZE, DRV_PAGE) +
+		drv_align_up(6 + 2ull * size, DRV_PAGE) +
+		drv_align_up(6 + 8ull * size, DRV_PAGE);
+	base = vq_driver_alloc(owner, rings, DRV_PAGE);
+	drv->owner = owner;
+	drv->ram = owner->ram;
+	drv->ram_size = owner->ram_size;
+	drv_layout(drv, size, base);
+}
+
+void vq_driver_reset(struct vq_driver *drv)
+{
+	unsigned int i;
+
+	memset(vq_driver_host(drv, drv->desc_gpa, 16ull * drv->size), 0,
+	       16ull * drv->size);
+	memset(vq_driver_host(drv, drv->avail_gpa, 6 + 2ull * drv->size), 0,
+	       6 + 2ull * drv->size);
+	memset(vq_driver_host(drv, drv->used_gpa, 6 + 8ull * drv->size), 0,
+	       6 + 8ull * drv->size);
+	drv->avail_idx = 0;
+	drv->last_used = 0;
+	for (i = 0; i < drv->size; i++) {
+		drv->free[i] = (uint16_t)(drv->size - 1 - i);
+		drv->chain_len[i] = 0;
+	}
+	drv->nr_free = drv->size;
+}
+
+struct guestmem *vq_driver_mem(struct vq_driver *drv)
+{
+	return drv->owner ? &drv->owner->mem : &drv->mem;
 }
 
 void vq_driver_destroy(struct vq_driver *drv)
 {
-	fake_mem_free(&drv->mem);
+	if (!drv->owner)
+		fake_mem_free(&drv->mem);
 	free(drv->free);
 	free(drv->chain_next);
 	free(drv->chain_len);
@@ -75,7 +125,7 @@ void vq_driver_setup_vq(const struct vq_driver *drv, struct vq *vq,
 			bool event_idx, bool indirect)
 {
 	*vq = (struct vq){
-		.mem = &drv->mem,
+		.mem = drv->owner ? &drv->owner->mem : &drv->mem,
 		.size = drv->size,
 		.desc_gpa = drv->desc_gpa,
 		.avail_gpa = drv->avail_gpa,
@@ -89,6 +139,8 @@ uint64_t vq_driver_alloc(struct vq_driver *drv, uint64_t len, uint64_t align)
 {
 	uint64_t gpa;
 
+	if (drv->owner)
+		return vq_driver_alloc(drv->owner, len, align);
 	ck_assert(align && !(align & (align - 1)));
 	gpa = drv_align_up(drv->data_next, align);
 	ck_assert_msg(gpa <= drv->ram_size && len <= drv->ram_size - gpa,
@@ -99,7 +151,7 @@ uint64_t vq_driver_alloc(struct vq_driver *drv, uint64_t len, uint64_t align)
 
 void *vq_driver_host(struct vq_driver *drv, uint64_t gpa, uint64_t len)
 {
-	void *p = guestmem_ptr(&drv->mem, gpa, len);
+	void *p = guestmem_ptr(vq_driver_mem(drv), gpa, len);
 
 	ck_assert_msg(p, "gpa %#llx+%#llx outside guest RAM",
 		      (unsigned long long)gpa, (unsigned long long)len);
@@ -181,14 +233,16 @@ static int drv_take(struct vq_driver *drv, unsigned int n, uint16_t *idx)
 int vq_driver_add_chain(struct vq_driver *drv, const struct vq_driver_buf *bufs,
 			unsigned int n)
 {
-	uint16_t *idx;
+	uint16_t small[64], *idx = small;
 	unsigned int i;
 	int head;
 
 	if (n > drv->size)
 		return n ? -ENOSPC : -EINVAL;
-	idx = calloc(n ? n : 1, sizeof(*idx));
-	ck_assert_ptr_nonnull(idx);
+	if (n > ARRAY_SIZE(small)) {
+		idx = calloc(n, sizeof(*idx));
+		ck_assert_ptr_nonnull(idx);
+	}
 	head = drv_take(drv, n, idx);
 	for (i = 0; head >= 0 && i < n; i++) {
 		struct vq_driver_desc d = drv_desc(&bufs[i], i + 1 < n,
@@ -196,7 +250,8 @@ int vq_driver_add_chain(struct vq_driver *drv, const struct vq_driver_buf *bufs,
 
 		vq_driver_set_desc(drv, idx[i], &d);
 	}
-	free(idx);
+	if (idx != small)
+		free(idx);
 	if (head >= 0)
 		vq_driver_publish(drv, (uint16_t)head);
 	return head;
@@ -205,7 +260,18 @@ int vq_driver_add_chain(struct vq_driver *drv, const struct vq_driver_buf *bufs,
 int vq_driver_add_indirect(struct vq_driver *drv,
 			   const struct vq_driver_buf *bufs, unsigned int n)
 {
-	uint64_t table;
+	if (!n)
+		return -EINVAL;
+	if (!drv->nr_free)
+		return -ENOSPC;
+	return vq_driver_add_indirect_at(drv,
+		vq_driver_alloc(drv, (uint64_t)n * DRV_DESC_SIZE, 16),
+		bufs, n);
+}
+
+int vq_driver_add_indirect_at(struct vq_driver *drv, uint64_t table,
+			      const struct vq_driver_buf *bufs, unsigned int n)
+{
 	uint16_t idx;
 	unsigned int i;
 	int head;
@@ -215,7 +281,6 @@ int vq_driver_add_indirect(struct vq_driver *drv,
 	head = drv_take(drv, 1, &idx);
 	if (head < 0)
 		return head;
-	table = vq_driver_alloc(drv, (uint64_t)n * DRV_DESC_SIZE, 16);
 	for (i = 0; i < n; i++) {
 		bool more = i + 1 < n;
 		uint16_t next = more ? (uint16_t)(i + 1) : 0;
@@ -230,6 +295,11 @@ int vq_driver_add_indirect(struct vq_driver *drv,
 	});
 	vq_driver_publish(drv, idx);
 	return head;
+}
+
+uint16_t vq_driver_avail_idx(const struct vq_driver *drv)
+{
+	return drv->avail_idx;
 }
 
 int vq_driver_get_used(struct vq_driver *drv, uint32_t *id, uint32_t *len)

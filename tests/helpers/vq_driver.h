@@ -12,6 +12,11 @@
  *   desc table | avail ring | used ring | data area (bump-allocated)
  * More regions may be added to `mem` with fake_mem_add().
  *
+ * Several queues of one device share one guest memory: the first queue is
+ * set up with vq_driver_init() and owns the memory; the others, set up with
+ * vq_driver_init_shared(), take their rings from its data area and borrow
+ * its memory (vq_driver_mem()), and must be destroyed before it.
+ *
  * Descriptor bookkeeping (free list, chain membership) is private to the
  * driver, so a test that scribbles on the rings cannot confuse it. Raw
  * pokes bypass that bookkeeping: do not mix them with vq_driver_add_*()
@@ -59,6 +64,7 @@ struct vq_driver {
 	unsigned int nr_free;
 	uint16_t *chain_next; /* private copy of each descriptor's link */
 	uint16_t *chain_len; /* descriptors in the chain headed here, 0 free */
+	struct vq_driver *owner; /* whose memory we share, or NULL */
 };
 
 /*
@@ -66,8 +72,18 @@ struct vq_driver {
  * `size` (a power of two, 1..VQ_MAX_SIZE) and all descriptors free.
  */
 void vq_driver_init(struct vq_driver *drv, uint16_t size, uint64_t ram_size);
-/* Free the guest memory (all regions) and the bookkeeping. */
+/*
+ * Set up another queue of `size` in `owner`'s guest memory: its rings and
+ * later vq_driver_alloc() calls come from `owner`'s data area.
+ */
+void vq_driver_init_shared(struct vq_driver *drv, uint16_t size,
+			   struct vq_driver *owner);
+/* Forget every chain and clear the rings (after a device reset). */
+void vq_driver_reset(struct vq_driver *drv);
+/* Free the guest memory (all regions, unless shared) and the bookkeeping. */
 void vq_driver_destroy(struct vq_driver *drv);
+/* The guest memory the rings live in (the owner's for a shared queue). */
+struct guestmem *vq_driver_mem(struct vq_driver *drv);
 
 /*
  * Fill the transport-side configuration of `vq` (memory, size, ring
@@ -96,6 +112,16 @@ int vq_driver_add_chain(struct vq_driver *drv, const struct vq_driver_buf *bufs,
  */
 int vq_driver_add_indirect(struct vq_driver *drv,
 			   const struct vq_driver_buf *bufs, unsigned int n);
+/*
+ * The same with the table at `table_gpa` (16 * n bytes the caller owns and
+ * may reuse once the chain is used), for long runs that would exhaust the
+ * data area.
+ */
+int vq_driver_add_indirect_at(struct vq_driver *drv, uint64_t table_gpa,
+			      const struct vq_driver_buf *bufs,
+			      unsigned int n);
+/* Avail entries published so far (the driver's shadow of avail->idx). */
+uint16_t vq_driver_avail_idx(const struct vq_driver *drv);
 
 /* Raw: write descriptor `idx` of the table at `table_gpa`. */
 void vq_driver_poke_desc(struct vq_driver *drv, uint64_t table_gpa,

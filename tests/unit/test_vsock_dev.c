@@ -1,0 +1,1166 @@
+/*
+ * Unit tests: the virtio-vsock device behind the real transport, driven
+ * by the guest-side driver harness (tests/helpers/vsock_driver), with host
+ * peers in threads on real AF_UNIX and TCP sockets in a temp directory.
+ *
+ * Cases: device basics (config, features), every TX and RX descriptor
+ * layout, malformed chains and headers, connection setup both ways
+ * (including the hybrid handshake and TCP rules), credit, and device
+ * reset. The harness fails a test on any protocol violation it sees.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mmio_driver.h"
+#include "muxer.h"
+#include "pattern.h"
+#include "test_log.h"
+#include "test_run.h"
+#include "vsock_driver.h"
+#include "vsock_flow.h"
+#include "vsock_host.h"
+
+#define PORT 1234u
+#define GUEST_PORT 5000u
+#define CID 42u
+
+static struct vsock_driver d;
+static struct vsock_host_dir hd;
+static bool up;
+
+static void fail_test(const char *msg)
+{
+	ck_abort_msg("%s", msg);
+}
+
+static void setup(void)
+{
+	test_log_install();
+	vsock_host_dir_create(&hd);
+	up = false;
+}
+
+static void teardown(void)
+{
+	if (up)
+		vsock_driver_destroy(&d);
+	vsock_host_dir_destroy(&hd);
+}
+
+static struct vsock_driver_config base_cfg(void)
+{
+	return (struct vsock_driver_config){
+		.dev = { .guest_cid = CID, .uds_path = hd.uds },
+		.fail = fail_test,
+	};
+}
+
+static void start(const struct vsock_driver_config *cfg)
+{
+	vsock_driver_create(&d, cfg);
+	up = true;
+}
+
+static void start_default(void)
+{
+	struct vsock_driver_config cfg = base_cfg();
+
+	start(&cfg);
+}
+
+static int listen_port(uint32_t port)
+{
+	char path[400];
+
+	vsock_host_port_path(&hd, port, path, sizeof(path));
+	return vsock_host_listen_unix(path, 16);
+}
+
+static uint64_t len_4k(uint64_t id)
+{
+	(void)id;
+	return 4096;
+}
+
+static uint64_t len_300k(uint64_t id)
+{
+	return 300 * 1024 + id * 7;
+}
+
+/* Conversations with `n` guest connections to host port PORT, served by
+ * `p`; checks every byte both ways. */
+static void converse(struct vsock_host_peer *p, unsigned int n,
+		     uint64_t (*glen)(uint64_t), uint64_t (*hlen)(uint64_t))
+{
+	struct vsock_flow f;
+	unsigned int i;
+
+	p->guest_len = glen;
+	p->host_len = hlen;
+	vsock_host_peer_start(p);
+	vsock_flow_init(&f, &d, n);
+	f.random_writes = true;
+	for (i = 0; i < n; i++) {
+		struct vsock_sock *s = vsock_driver_connect_start(
+			&d, PORT, VSOCK_TYPE_STREAM);
+
+		vsock_flow_set(&f, i, s, i + 1, glen(i + 1), hlen(i + 1));
+	}
+	vsock_flow_run(&f);
+	vsock_flow_join_peer(&d, p);
+	for (i = 0; i < n; i++) {
+		struct vsock_flow_conn *c = &f.c[i];
+		struct vsock_host_peer_conn *hc =
+			vsock_host_peer_find(p, c->id);
+
+		ck_assert_int_eq(c->err, 0);
+		ck_assert_uint_eq(c->received, hlen(c->id));
+		ck_assert_int_eq(c->bad_at, -1);
+		ck_assert_ptr_nonnull(hc);
+		ck_assert_int_eq(hc->err, 0);
+		ck_assert_uint_eq(hc->received, glen(c->id));
+		ck_assert_int_eq(hc->bad_at, -1);
+		ck_assert(hc->eof);
+	}
+	vsock_flow_free(&f);
+	vsock_driver_settle(&d, 3);
+	ck_assert_uint_eq(vsock_driver_nr_socks(&d), 0);
+}
+
+/* ---- basics ---- */
+
+START_TEST(config_and_features)
+{
+	uint32_t lo, hi;
+
+	start_default();
+	ck_assert_uint_eq(mmio_driver_read(d.m, VIRTIO_MMIO_DEVICE_ID),
+			  VIRTIO_ID_VSOCK);
+	lo = mmio_driver_read(d.m, VIRTIO_MMIO_CONFIG);
+	hi = mmio_driver_read(d.m, VIRTIO_MMIO_CONFIG + 4);
+	ck_assert_uint_eq(lo, CID);
+	ck_assert_uint_eq(hi, 0);
+	mmio_driver_write(d.m, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	lo = mmio_driver_read(d.m, VIRTIO_MMIO_DEVICE_FEATURES);
+	mmio_driver_write(d.m, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	hi = mmio_driver_read(d.m, VIRTIO_MMIO_DEVICE_FEATURES);
+	ck_assert_uint_ne(lo & (1u << VIRTIO_VSOCK_F_SEQPACKET), 0);
+	ck_assert_uint_ne(lo & (1u << VIRTIO_F_EVENT_IDX), 0);
+	ck_assert_uint_ne(hi & (1u << (VIRTIO_F_VERSION_1 - 32)), 0);
+	/* Config writes are ignored: the CID is the device's. */
+	mmio_driver_write(d.m, VIRTIO_MMIO_CONFIG, 77);
+	ck_assert_uint_eq(mmio_driver_read(d.m, VIRTIO_MMIO_CONFIG), CID);
+	/* Three queues, nothing beyond. */
+	mmio_driver_write(d.m, VIRTIO_MMIO_QUEUE_SEL, 2);
+	ck_assert_uint_gt(mmio_driver_read(d.m, VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
+	mmio_driver_write(d.m, VIRTIO_MMIO_QUEUE_SEL, 3);
+	ck_assert_uint_eq(mmio_driver_read(d.m, VIRTIO_MMIO_QUEUE_NUM_MAX), 0);
+}
+END_TEST
+
+START_TEST(large_cid_in_config)
+{
+	struct vsock_driver_config cfg = base_cfg();
+
+	cfg.dev.guest_cid = 0x123456789ull;
+	start(&cfg);
+	ck_assert_uint_eq(mmio_driver_read(d.m, VIRTIO_MMIO_CONFIG),
+			  0x23456789u);
+	ck_assert_uint_eq(mmio_driver_read(d.m, VIRTIO_MMIO_CONFIG + 4), 1);
+	/* And the device uses it: a full connection works. */
+	{
+		struct vsock_host_peer p = { .lfd = listen_port(PORT),
+					     .accept_n = 1 };
+
+		converse(&p, 1, len_4k, len_4k);
+		vsock_host_peer_free(&p);
+		close(p.lfd);
+	}
+}
+END_TEST
+
+/* ---- connections ---- */
+
+START_TEST(no_listener_is_refused)
+{
+	struct vsock_sock *s;
+	struct vsock_dev_stats st;
+
+	start_default();
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), -ECONNREFUSED);
+	ck_assert(s->got_rst);
+	vsock_driver_close(s, false);
+	vsock_dev_get_stats(d.dev, &st);
+	ck_assert_uint_eq(st.conns_live, 0);
+}
+END_TEST
+
+START_TEST(no_uds_is_refused)
+{
+	struct vsock_driver_config cfg = base_cfg();
+	struct vsock_sock *s;
+
+	cfg.dev.uds_path = NULL;
+	start(&cfg);
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), -ECONNREFUSED);
+	vsock_driver_close(s, false);
+}
+END_TEST
+
+START_TEST(echo_through_unix_listener)
+{
+	struct vsock_host_peer p = { .lfd = listen_port(PORT), .accept_n = 1,
+				     .echo = true };
+	uint8_t out[100000], in[sizeof(out)];
+	struct vsock_sock *s;
+	struct vsock_dev_stats st;
+
+	start_default();
+	vsock_host_peer_start(&p);
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), 0);
+	ck_assert_uint_eq(s->peer_buf_alloc, VSOCK_MUXER_BUF_ALLOC);
+	pattern_fill(9, 0, out, sizeof(out));
+	ck_assert_int_eq(vsock_driver_send(s, out, sizeof(out)), 0);
+	ck_assert_int_eq(vsock_driver_recv_all(s, in, sizeof(in)), 0);
+	ck_assert_int_eq(pattern_check(9, 0, in, sizeof(in)), -1);
+	vsock_dev_get_stats(d.dev, &st);
+	ck_assert_uint_eq(st.conns_live, 1);
+	ck_assert_uint_eq(st.tx_bytes, sizeof(out));
+	ck_assert_uint_eq(st.rx_bytes, sizeof(in));
+	/* Orderly close: SHUTDOWN both ways, the device answers RST. */
+	vsock_driver_close(s, true);
+	vsock_flow_join_peer(&d, &p);
+	ck_assert(p.conns[0].eof);
+	ck_assert_uint_eq(p.conns[0].received, sizeof(out));
+	vsock_driver_settle(&d, 3);
+	vsock_dev_get_stats(d.dev, &st);
+	ck_assert_uint_eq(st.conns_live, 0);
+	vsock_host_peer_free(&p);
+	close(p.lfd);
+}
+END_TEST
+
+START_TEST(many_conversations)
+{
+	struct vsock_host_peer p = { .lfd = listen_port(PORT), .accept_n = 8,
+				     .random_writes = true };
+
+	start_default();
+	converse(&p, 8, len_300k, len_300k);
+	vsock_host_peer_free(&p);
+	close(p.lfd);
+}
+END_TEST
+
+START_TEST(host_closes_first)
+{
+	int lfd = listen_port(PORT), fd;
+	struct vsock_sock *s;
+	uint8_t buf[16];
+
+	start_default();
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), 0);
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(vsock_host_write_all(fd, "bye", 3), 0);
+	close(fd);
+	ck_assert_int_eq(vsock_driver_recv_all(s, buf, 3), 0);
+	ck_assert_int_eq(memcmp(buf, "bye", 3), 0);
+	/* End of stream: SHUTDOWN(SEND) from the device, then EOF. */
+	ck_assert_int_eq(vsock_driver_recv(s, buf, sizeof(buf)), 0);
+	ck_assert_uint_ne(s->peer_shutdown & VSOCK_SHUTDOWN_SEND, 0);
+	vsock_driver_close(s, true);
+	close(lfd);
+}
+END_TEST
+
+START_TEST(guest_rst_closes_host_socket)
+{
+	int lfd = listen_port(PORT), fd;
+	struct vsock_sock *s;
+	uint8_t buf[16];
+	struct vsock_dev_stats st;
+
+	start_default();
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), 0);
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	vsock_driver_abort(s);
+	vsock_driver_settle(&d, 3);
+	ck_assert_int_le(read(fd, buf, sizeof(buf)), 0);
+	vsock_dev_get_stats(d.dev, &st);
+	ck_assert_uint_eq(st.conns_live, 0);
+	close(fd);
+	close(lfd);
+}
+END_TEST
+
+/* ---- hybrid handshake (host -> guest) ---- */
+
+struct hybrid_client {
+	const char *uds;
+	uint32_t port;
+	size_t split;
+	int fd;
+	uint32_t host_port;
+	char reply[64];
+};
+
+static void *hybrid_thread(void *arg)
+{
+	struct hybrid_client *hc = arg;
+	static const char extra[] = "early bytes";
+
+	hc->fd = vsock_host_hybrid_connect(hc->uds, hc->port, hc->split, extra,
+					   sizeof(extra) - 1, &hc->host_port);
+	return NULL;
+}
+
+static void hybrid_case(size_t split)
+{
+	struct hybrid_client hc = { .uds = hd.uds, .port = GUEST_PORT,
+				    .split = split };
+	struct vsock_sock *s;
+	pthread_t t;
+	char buf[64];
+
+	start_default();
+	vsock_driver_listen(&d, GUEST_PORT);
+	t = vsock_host_thread(hybrid_thread, &hc);
+	s = vsock_driver_accept(&d);
+	ck_assert_uint_eq(s->local_port, GUEST_PORT);
+	ck_assert_uint_ge(s->peer_port, VSOCK_HOST_PORT_BASE);
+	/* The payload after the line is for the guest. */
+	ck_assert_int_eq(vsock_driver_recv_all(s, buf, 11), 0);
+	ck_assert_int_eq(memcmp(buf, "early bytes", 11), 0);
+	/* "OK <port>" arrives once the guest accepted; run the loop until
+	 * the client has it. */
+	while (pthread_tryjoin_np(t, NULL))
+		vsock_driver_pump(&d, 1000);
+	ck_assert_int_ge(hc.fd, 0);
+	ck_assert_uint_eq(hc.host_port, s->peer_port);
+	ck_assert_int_eq(vsock_driver_send(s, "pong", 4), 0);
+	vsock_driver_settle(&d, 2);
+	ck_assert_int_eq(vsock_host_read_all(hc.fd, buf, 4), 0);
+	ck_assert_int_eq(memcmp(buf, "pong", 4), 0);
+	ck_assert_int_eq(vsock_host_write_all(hc.fd, "ping", 4), 0);
+	ck_assert_int_eq(vsock_driver_recv_all(s, buf, 4), 0);
+	ck_assert_int_eq(memcmp(buf, "ping", 4), 0);
+	close(hc.fd);
+	ck_assert_int_eq(vsock_driver_recv(s, buf, sizeof(buf)), 0);
+	vsock_driver_close(s, true);
+}
+
+START_TEST(hybrid_connect_whole)
+{
+	hybrid_case(0);
+}
+END_TEST
+
+START_TEST(hybrid_connect_in_pieces)
+{
+	hybrid_case(3);
+}
+END_TEST
+
+START_TEST(hybrid_connect_byte_by_byte)
+{
+	hybrid_case(1);
+}
+END_TEST
+
+START_TEST(hybrid_connect_refused_by_guest)
+{
+	struct hybrid_client hc = { .uds = hd.uds, .port = GUEST_PORT + 1 };
+	pthread_t t;
+
+	start_default();
+	vsock_driver_listen(&d, GUEST_PORT); /* not the port asked for */
+	t = vsock_host_thread(hybrid_thread, &hc);
+	/* The guest answers the REQUEST with RST; the client gets no OK. */
+	while (pthread_tryjoin_np(t, NULL))
+		vsock_driver_pump(&d, 1000);
+	ck_assert_int_eq(hc.fd, -ECONNRESET);
+	ck_assert_uint_ge(d.st.strays, 1);
+	ck_assert_uint_eq(d.st.rx_pkts[VSOCK_OP_REQUEST], 1);
+}
+END_TEST
+
+START_TEST(hybrid_bad_line_is_closed)
+{
+	int fd;
+	char buf[8];
+	pthread_t t;
+	struct hybrid_client hc = { .uds = hd.uds, .port = GUEST_PORT };
+
+	start_default();
+	vsock_driver_listen(&d, GUEST_PORT);
+	fd = vsock_host_connect_unix(hd.uds);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(vsock_host_write_all(fd, "HELLO 5000\n", 11), 0);
+	vsock_driver_settle(&d, 3);
+	ck_assert_int_le(read(fd, buf, sizeof(buf)), 0);
+	close(fd);
+	ck_assert_uint_eq(d.st.rx_pkts[VSOCK_OP_REQUEST], 0);
+	/* The listener still works. */
+	t = vsock_host_thread(hybrid_thread, &hc);
+	vsock_driver_close(vsock_driver_accept(&d), false);
+	while (pthread_tryjoin_np(t, NULL))
+		vsock_driver_pump(&d, 1000);
+	if (hc.fd >= 0)
+		close(hc.fd);
+}
+END_TEST
+
+/* ---- TCP ---- */
+
+START_TEST(tcp_port_rule)
+{
+	struct vsock_driver_config cfg = base_cfg();
+	struct vsock_port_rule rule;
+	uint16_t tport;
+	struct vsock_host_peer p = { .accept_n = 2, .random_writes = true };
+	char spec[64];
+	const char *why = NULL;
+
+	p.lfd = vsock_host_listen_tcp(&tport);
+	snprintf(spec, sizeof(spec), "%u=tcp:127.0.0.1:%u", PORT, tport);
+	ck_assert_msg(vsock_parse_port_rule(spec, &rule, &why) == 0, "%s",
+		      why);
+	cfg.dev.ports = &rule;
+	cfg.dev.nr_ports = 1;
+	start(&cfg);
+	converse(&p, 2, len_300k, len_300k);
+	vsock_host_peer_free(&p);
+	close(p.lfd);
+}
+END_TEST
+
+START_TEST(tcp_listen_rule)
+{
+	struct vsock_driver_config cfg = base_cfg();
+	struct vsock_listen_rule rule;
+	uint16_t tport = vsock_host_free_tcp_port();
+	char spec[64], buf[16];
+	const char *why = NULL;
+	struct vsock_sock *s;
+	int fd;
+
+	snprintf(spec, sizeof(spec), "tcp:127.0.0.1:%u=%u", tport,
+		 GUEST_PORT);
+	ck_assert_msg(vsock_parse_listen_rule(spec, &rule, &why) == 0, "%s",
+		      why);
+	cfg.dev.listens = &rule;
+	cfg.dev.nr_listens = 1;
+	start(&cfg);
+	vsock_driver_listen(&d, GUEST_PORT);
+	fd = vsock_host_connect_tcp(tport);
+	ck_assert_int_ge(fd, 0);
+	s = vsock_driver_accept(&d);
+	ck_assert_uint_eq(s->local_port, GUEST_PORT);
+	ck_assert_int_eq(vsock_host_write_all(fd, "tcp!", 4), 0);
+	ck_assert_int_eq(vsock_driver_recv_all(s, buf, 4), 0);
+	ck_assert_int_eq(memcmp(buf, "tcp!", 4), 0);
+	ck_assert_int_eq(vsock_driver_send(s, "back", 4), 0);
+	vsock_driver_settle(&d, 2);
+	/* No handshake line on TCP: the first bytes are the guest's. */
+	ck_assert_int_eq(vsock_host_read_all(fd, buf, 4), 0);
+	ck_assert_int_eq(memcmp(buf, "back", 4), 0);
+	vsock_driver_close(s, true);
+	ck_assert_int_eq(read(fd, buf, sizeof(buf)), 0);
+	close(fd);
+}
+END_TEST
+
+/* ---- descriptor layouts ---- */
+
+static void layout_case(enum vsock_driver_tx_layout tx,
+			enum vsock_driver_rx_layout rx, uint32_t rx_size,
+			uint32_t seg)
+{
+	struct vsock_driver_config cfg = base_cfg();
+	struct vsock_host_peer p = { .accept_n = 2, .random_writes = true };
+
+	cfg.rx_layout = rx;
+	cfg.rx_buf_size = rx_size;
+	start(&cfg);
+	d.tx.layout = tx;
+	d.tx.random_sizes = true;
+	d.tx.seg_size = seg;
+	p.lfd = listen_port(PORT);
+	converse(&p, 2, len_300k, len_300k);
+	vsock_host_peer_free(&p);
+	close(p.lfd);
+}
+
+START_TEST(tx_layouts)
+{
+	layout_case((enum vsock_driver_tx_layout)_i, VSOCK_DRV_RX_LINEAR,
+		    4096 + 44, 4096);
+}
+END_TEST
+
+START_TEST(tx_scatter_odd_pieces)
+{
+	layout_case(VSOCK_DRV_TX_SCATTER, VSOCK_DRV_RX_LINEAR, 4096 + 44, 999);
+}
+END_TEST
+
+START_TEST(tx_indirect_odd_pieces)
+{
+	layout_case(VSOCK_DRV_TX_INDIRECT, VSOCK_DRV_RX_LINEAR, 4096 + 44, 777);
+}
+END_TEST
+
+START_TEST(rx_layouts_4k)
+{
+	layout_case(VSOCK_DRV_TX_MIXED, (enum vsock_driver_rx_layout)_i,
+		    4096 + 44, 4096);
+}
+END_TEST
+
+START_TEST(rx_layouts_64k)
+{
+	layout_case(VSOCK_DRV_TX_MIXED, (enum vsock_driver_rx_layout)_i,
+		    65536 + 44, 4096);
+}
+END_TEST
+
+START_TEST(rx_buffer_just_a_header)
+{
+	/* Room for the header only: control packets fit, data never does,
+	 * but the connection must still open and refuse nothing. */
+	struct vsock_driver_config cfg = base_cfg();
+	int lfd = listen_port(PORT);
+	struct vsock_sock *s;
+
+	cfg.rx_buf_size = 44;
+	start(&cfg);
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), 0);
+	vsock_driver_close(s, true);
+	close(lfd);
+}
+END_TEST
+
+/* ---- malformed chains and headers ---- */
+
+/* A guest packet in scratch memory: header, then `len` data bytes. */
+static uint64_t raw_pkt(const struct vsock_hdr *h, uint32_t data_len,
+			uint8_t **data)
+{
+	uint8_t *mem;
+	uint64_t gpa = vsock_driver_scratch(&d, (void **)&mem);
+
+	vsock_hdr_encode(mem, h);
+	if (data)
+		*data = mem + VSOCK_HDR_SIZE;
+	memset(mem + VSOCK_HDR_SIZE, 0x5a, data_len);
+	return gpa;
+}
+
+/* Send a raw chain, let the device run, expect it back used. */
+static void raw_send(const struct vq_driver_buf *bufs, unsigned int n,
+		     bool indirect)
+{
+	vsock_driver_tx_raw(&d, bufs, n, indirect);
+	vsock_driver_settle(&d, 3);
+	ck_assert_uint_eq(vsock_driver_raw_outstanding(&d), 0);
+}
+
+static uint64_t rsts(void)
+{
+	return d.st.rx_pkts[VSOCK_OP_RST];
+}
+
+/* After the abuse, a real connection still works. */
+static void still_works(void)
+{
+	struct vsock_host_peer p = { .lfd = listen_port(PORT + 1),
+				     .accept_n = 1, .echo = true };
+	struct vsock_sock *s;
+	char buf[5];
+
+	vsock_host_peer_start(&p);
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT + 1, &s), 0);
+	ck_assert_int_eq(vsock_driver_send(s, "alive", 5), 0);
+	ck_assert_int_eq(vsock_driver_recv_all(s, buf, 5), 0);
+	ck_assert_int_eq(memcmp(buf, "alive", 5), 0);
+	vsock_driver_close(s, true);
+	vsock_flow_join_peer(&d, &p);
+	vsock_host_peer_free(&p);
+	close(p.lfd);
+	ck_assert_uint_eq(mmio_driver_read(d.m, VIRTIO_MMIO_STATUS) &
+				  VIRTIO_STATUS_DEVICE_NEEDS_RESET,
+			  0);
+}
+
+START_TEST(tx_writable_descriptor_dropped)
+{
+	struct vsock_hdr h;
+	uint64_t gpa, r;
+	struct vsock_dev_stats st;
+
+	start_default();
+	test_log_expect(100);
+	h = vsock_driver_hdr(&d, VSOCK_OP_REQUEST, 1000, PORT, 0);
+	gpa = raw_pkt(&h, 0, NULL);
+	r = rsts();
+	raw_send((struct vq_driver_buf[]){ { gpa, VSOCK_HDR_SIZE, true } }, 1,
+		 false);
+	/* Header then a writable data descriptor. */
+	h = vsock_driver_hdr(&d, VSOCK_OP_RW, 1000, PORT, 16);
+	gpa = raw_pkt(&h, 16, NULL);
+	raw_send((struct vq_driver_buf[]){ { gpa, VSOCK_HDR_SIZE, false },
+					   { gpa + VSOCK_HDR_SIZE, 16, true } },
+		 2, false);
+	ck_assert_uint_eq(rsts(), r); /* dropped, not answered */
+	vsock_dev_get_stats(d.dev, &st);
+	ck_assert_uint_ge(st.tx_dropped, 2);
+	still_works();
+}
+END_TEST
+
+START_TEST(tx_short_header_dropped)
+{
+	struct vsock_hdr h;
+	uint64_t gpa, r;
+
+	start_default();
+	test_log_expect(100);
+	h = vsock_driver_hdr(&d, VSOCK_OP_REQUEST, 1000, PORT, 0);
+	gpa = raw_pkt(&h, 0, NULL);
+	r = rsts();
+	raw_send((struct vq_driver_buf[]){ { gpa, 43, false } }, 1, false);
+	raw_send((struct vq_driver_buf[]){ { gpa, 20, false },
+					   { gpa + 20, 20, false } },
+		 2, false);
+	raw_send((struct vq_driver_buf[]){ { gpa, 0, false } }, 1, false);
+	ck_assert_uint_eq(rsts(), r);
+	still_works();
+}
+END_TEST
+
+START_TEST(tx_len_mismatch_dropped)
+{
+	struct vsock_hdr h;
+	uint64_t gpa, r;
+	int lfd = listen_port(PORT), fd;
+	struct vsock_sock *s;
+	char buf[8];
+
+	start_default();
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), 0);
+	fd = accept(lfd, NULL, NULL);
+	test_log_expect(100);
+	r = rsts();
+	/* Header says 100, 50 present; header says 10, 50 present. */
+	h = vsock_driver_hdr(&d, VSOCK_OP_RW, s->local_port, PORT, 100);
+	gpa = raw_pkt(&h, 50, NULL);
+	raw_send((struct vq_driver_buf[]){ { gpa, VSOCK_HDR_SIZE + 50,
+					     false } },
+		 1, false);
+	h.len = 10;
+	gpa = raw_pkt(&h, 50, NULL);
+	raw_send((struct vq_driver_buf[]){ { gpa, VSOCK_HDR_SIZE + 50,
+					     false } },
+		 1, false);
+	ck_assert_uint_eq(rsts(), r);
+	/* None of it reached the host; the connection is intact. */
+	ck_assert_int_eq(vsock_driver_send(s, "ok", 2), 0);
+	vsock_driver_settle(&d, 2);
+	ck_assert_int_eq(vsock_host_read_all(fd, buf, 2), 0);
+	ck_assert_int_eq(memcmp(buf, "ok", 2), 0);
+	ck_assert_int_eq(s->state, VSOCK_SOCK_ESTABLISHED);
+	vsock_driver_close(s, true);
+	close(fd);
+	close(lfd);
+}
+END_TEST
+
+START_TEST(tx_bad_addresses_dropped)
+{
+	struct vsock_hdr h;
+	uint64_t gpa, r;
+
+	start_default();
+	test_log_expect(100);
+	r = rsts();
+	h = vsock_driver_hdr(&d, VSOCK_OP_REQUEST, 1000, PORT, 0);
+	h.src_cid = CID + 1; /* spoofed source */
+	gpa = raw_pkt(&h, 0, NULL);
+	raw_send((struct vq_driver_buf[]){ { gpa, VSOCK_HDR_SIZE, false } }, 1,
+		 false);
+	h.src_cid = CID;
+	h.dst_cid = 7; /* not the host */
+	gpa = raw_pkt(&h, 0, NULL);
+	raw_send((struct vq_driver_buf[]){ { gpa, VSOCK_HDR_SIZE, false } }, 1,
+		 false);
+	ck_assert_uint_eq(rsts(), r);
+	still_works();
+}
+END_TEST
+
+START_TEST(tx_bad_op_or_type_answered_with_rst)
+{
+	static const struct {
+		uint16_t op, type;
+		uint32_t len;
+	} cases[] = {
+		{ 0, VSOCK_TYPE_STREAM, 0 }, /* INVALID */
+		{ 8, VSOCK_TYPE_STREAM, 0 }, /* unknown op */
+		{ VSOCK_OP_REQUEST, VSOCK_TYPE_SEQPACKET, 0 }, /* unnegotiated */
+		{ VSOCK_OP_REQUEST, VSOCK_TYPE_STREAM, 8 }, /* data on REQUEST */
+	};
+	unsigned int i;
+
+	start_default();
+	test_log_expect(100);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct vsock_hdr h = vsock_driver_hdr(&d, cases[i].op,
+						      2000 + i, PORT,
+						      cases[i].len);
+		uint64_t gpa, r = rsts();
+
+		h.type = cases[i].type;
+		gpa = raw_pkt(&h, cases[i].len, NULL);
+		raw_send((struct vq_driver_buf[]){
+				 { gpa, VSOCK_HDR_SIZE + cases[i].len, false } },
+			 1, false);
+		ck_assert_msg(rsts() == r + 1, "case %u: no RST", i);
+	}
+	/* An RST is never answered, even a bad one. */
+	{
+		struct vsock_hdr h = vsock_driver_hdr(&d, VSOCK_OP_RST, 3000,
+						      PORT, 0);
+		uint64_t gpa, r = rsts();
+
+		h.type = 9;
+		gpa = raw_pkt(&h, 0, NULL);
+		raw_send((struct vq_driver_buf[]){
+				 { gpa, VSOCK_HDR_SIZE, false } },
+			 1, false);
+		ck_assert_uint_eq(rsts(), r);
+	}
+	still_works();
+}
+END_TEST
+
+START_TEST(tx_unknown_type_answered_with_valid_rst)
+{
+	/* The RST must itself be a packet a guest accepts: its type cannot
+	 * be the unknown one the guest sent (Linux drops such packets). */
+	struct vsock_hdr h;
+	uint64_t gpa, r;
+
+	start_default();
+	test_log_expect(100);
+	h = vsock_driver_hdr(&d, VSOCK_OP_REQUEST, 2100, PORT, 0);
+	h.type = 9;
+	r = rsts();
+	gpa = raw_pkt(&h, 0, NULL);
+	raw_send((struct vq_driver_buf[]){ { gpa, VSOCK_HDR_SIZE, false } }, 1,
+		 false);
+	ck_assert_uint_eq(rsts(), r + 1);
+	still_works();
+}
+END_TEST
+
+START_TEST(tx_oversized_and_unmatched)
+{
+	struct vsock_hdr h;
+	uint64_t gpa, r;
+
+	start_default();
+	test_log_expect(100);
+	r = rsts();
+	/* 64 KiB + 1 of data, consistent length: dropped. */
+	h = vsock_driver_hdr(&d, VSOCK_OP_RW, 1000, PORT, 65537);
+	gpa = raw_pkt(&h, 65537, NULL);
+	raw_send((struct vq_driver_buf[]){ { gpa, VSOCK_HDR_SIZE + 65537,
+					     false } },
+		 1, false);
+	ck_assert_uint_eq(rsts(), r);
+	/* A well-formed RW for no connection: RST. */
+	h = vsock_driver_hdr(&d, VSOCK_OP_RW, 1000, PORT, 5);
+	gpa = raw_pkt(&h, 5, NULL);
+	raw_send((struct vq_driver_buf[]){ { gpa, VSOCK_HDR_SIZE + 5, false } },
+		 1, false);
+	ck_assert_uint_eq(rsts(), r + 1);
+	still_works();
+}
+END_TEST
+
+START_TEST(tx_bad_buffers_do_not_break_the_device)
+{
+	struct vsock_hdr h;
+	uint64_t gpa, ram;
+	unsigned int i;
+	struct vq_driver_buf many[40];
+
+	start_default();
+	ram = d.q[0].ram_size;
+	test_log_expect(1000);
+	h = vsock_driver_hdr(&d, VSOCK_OP_REQUEST, 1000, PORT, 0);
+	gpa = raw_pkt(&h, 0, NULL);
+	/* Outside guest RAM, straddling its end, through indirect. */
+	raw_send((struct vq_driver_buf[]){ { ram + 4096, VSOCK_HDR_SIZE,
+					     false } },
+		 1, false);
+	raw_send((struct vq_driver_buf[]){ { ram - 20, VSOCK_HDR_SIZE,
+					     false } },
+		 1, false);
+	raw_send((struct vq_driver_buf[]){ { gpa, VSOCK_HDR_SIZE, false },
+					   { ram - 8, 64, false } },
+		 2, true);
+	/* More data pieces than the device takes: 40 x 1 byte. */
+	h = vsock_driver_hdr(&d, VSOCK_OP_RW, 1000, PORT, 39);
+	gpa = raw_pkt(&h, 39, NULL);
+	many[0] = (struct vq_driver_buf){ gpa, VSOCK_HDR_SIZE, false };
+	for (i = 1; i < 40; i++)
+		many[i] = (struct vq_driver_buf){ gpa + VSOCK_HDR_SIZE + i - 1,
+						  1, false };
+	raw_send(many, 40, false);
+	raw_send(many, 40, true);
+	still_works();
+}
+END_TEST
+
+START_TEST(tx_flood_of_unmatched_packets)
+{
+	/* Many RST-worthy packets at once: the device must answer or drop,
+	 * never stall; replies are bounded by back-pressure. */
+	struct vsock_hdr h;
+	uint64_t gpa;
+	unsigned int i;
+
+	start_default();
+	test_log_expect(10000);
+	for (i = 0; i < 2000; i++) {
+		h = vsock_driver_hdr(&d, VSOCK_OP_RW, 10000 + i, PORT, 1);
+		gpa = raw_pkt(&h, 1, NULL);
+		vsock_driver_tx_raw(&d, (struct vq_driver_buf[]){
+					    { gpa, VSOCK_HDR_SIZE + 1, false } },
+				    1, false);
+		vsock_driver_pump(&d, 0);
+	}
+	vsock_driver_settle(&d, 3);
+	ck_assert_uint_eq(vsock_driver_raw_outstanding(&d), 0);
+	ck_assert_uint_eq(rsts(), 2000);
+	still_works();
+}
+END_TEST
+
+/* ---- credit ---- */
+
+START_TEST(device_respects_small_guest_credit)
+{
+	struct vsock_driver_config cfg = base_cfg();
+	struct vsock_host_peer p = { .accept_n = 1, .random_writes = true };
+
+	cfg.buf_alloc = 5000; /* odd and small */
+	cfg.rx_buf_size = 65536 + 44;
+	start(&cfg);
+	p.lfd = listen_port(PORT);
+	converse(&p, 1, len_300k, len_300k);
+	vsock_host_peer_free(&p);
+	close(p.lfd);
+}
+END_TEST
+
+struct blast {
+	int fd;
+	uint64_t written;
+};
+
+START_TEST(stalled_guest_reader_blocks_host_sender)
+{
+	struct vsock_driver_config cfg = base_cfg();
+	int lfd = listen_port(PORT), fd, sndbuf;
+	socklen_t sl = sizeof(sndbuf);
+	struct vsock_sock *s;
+	uint8_t *buf = malloc(65536);
+	uint64_t written = 0, got = 0, before;
+	unsigned int idle = 0;
+
+	cfg.buf_alloc = 64 * 1024;
+	start(&cfg);
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), 0);
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(vsock_host_set_nonblock(fd, true), 0);
+	getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl);
+	/* The guest reads nothing: write until neither the socket nor the
+	 * device takes more, with the device running in between. */
+	while (idle < 5) {
+		ssize_t n;
+		bool moved = false;
+
+		for (;;) {
+			pattern_fill(5, written, buf, 65536);
+			n = write(fd, buf, 65536);
+			if (n <= 0)
+				break;
+			written += (uint64_t)n;
+			moved = true;
+		}
+		before = s->rx_bytes;
+		moved |= vsock_driver_pump(&d, 2000) > 0 &&
+			 s->rx_bytes != before;
+		idle = moved ? 0 : idle + 1;
+	}
+	/* The guest got exactly its credit, not a byte more... */
+	ck_assert_uint_eq(s->rxq_len, cfg.buf_alloc);
+	/* ...and the rest waits in the host socket and the device's
+	 * bounded buffers: the sender is blocked, not absorbed. */
+	ck_assert_uint_le(written, (uint64_t)cfg.buf_alloc + 4ull * sndbuf +
+					   VSOCK_MAX_PKT_DATA * 4ull);
+	/* Reading resumes the flow; everything arrives in order. */
+	ck_assert_int_eq(vsock_host_set_nonblock(fd, false), 0);
+	shutdown(fd, SHUT_WR);
+	for (;;) {
+		ssize_t n = vsock_driver_recv(s, buf, 65536);
+
+		ck_assert_int_ge(n, 0);
+		if (!n)
+			break;
+		ck_assert_int_eq(pattern_check(5, got, buf, (size_t)n), -1);
+		got += (uint64_t)n;
+	}
+	ck_assert_uint_eq(got, written);
+	vsock_driver_close(s, true);
+	close(fd);
+	close(lfd);
+	free(buf);
+}
+END_TEST
+
+START_TEST(credit_request_answered)
+{
+	int lfd = listen_port(PORT), fd;
+	struct vsock_sock *s;
+	uint64_t before;
+	uint8_t buf[1000];
+
+	start_default();
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), 0);
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	pattern_fill(1, 0, buf, sizeof(buf));
+	ck_assert_int_eq(vsock_driver_send(s, buf, sizeof(buf)), 0);
+	ck_assert_int_eq(vsock_host_read_all(fd, buf, sizeof(buf)), 0);
+	before = s->credit_updates_rx;
+	vsock_driver_credit_request(s);
+	while (s->credit_updates_rx == before)
+		vsock_driver_pump(&d, 2000);
+	ck_assert_uint_eq(s->peer_buf_alloc, VSOCK_MUXER_BUF_ALLOC);
+	/* The host read all 1000 bytes: the device forwarded them. */
+	ck_assert_uint_eq(s->peer_fwd_cnt, sizeof(buf));
+	vsock_driver_close(s, true);
+	close(fd);
+	close(lfd);
+}
+END_TEST
+
+START_TEST(guest_exceeding_credit_is_reset)
+{
+	struct vsock_driver_config cfg = base_cfg();
+	int lfd = listen_port(PORT), fd;
+	struct vsock_sock *s;
+	struct vsock_hdr h;
+	uint64_t gpa;
+	uint8_t *data;
+
+	start(&cfg);
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), 0);
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	/* The device's whole credit and one packet more, in one batch it
+	 * sees before any byte reaches the host: raw, since the harness
+	 * itself never exceeds credit. */
+	test_log_expect(100);
+	h = vsock_driver_hdr(&d, VSOCK_OP_RW, s->local_port, PORT, 65536);
+	gpa = raw_pkt(&h, 65536, &data);
+	while (s->tx_cnt < s->peer_buf_alloc + 65536) {
+		vsock_driver_tx_raw(&d, (struct vq_driver_buf[]){
+					    { gpa, VSOCK_HDR_SIZE + 65536,
+					      false } },
+				    1, false);
+		s->tx_cnt += 65536;
+	}
+	while (s->state != VSOCK_SOCK_CLOSED)
+		vsock_driver_pump(&d, 2000);
+	ck_assert(s->got_rst);
+	ck_assert_int_eq(s->err, -ECONNRESET);
+	vsock_driver_close(s, false);
+	close(fd);
+	close(lfd);
+}
+END_TEST
+
+/* ---- reset ---- */
+
+START_TEST(device_reset_closes_host_connections)
+{
+	struct hybrid_client hc = { .uds = hd.uds, .port = GUEST_PORT };
+	int lfd = listen_port(PORT), fd;
+	struct vsock_sock *s, *a;
+	struct vsock_dev_stats st;
+	pthread_t t;
+	char buf[8];
+
+	start_default();
+	vsock_driver_listen(&d, GUEST_PORT);
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), 0);
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	t = vsock_host_thread(hybrid_thread, &hc);
+	a = vsock_driver_accept(&d);
+	while (pthread_tryjoin_np(t, NULL))
+		vsock_driver_pump(&d, 1000);
+	ck_assert_int_ge(hc.fd, 0);
+	(void)a;
+	vsock_dev_get_stats(d.dev, &st);
+	ck_assert_uint_eq(st.conns_live, 2);
+
+	mmio_driver_write(d.m, VIRTIO_MMIO_STATUS, 0);
+	ck_assert_uint_eq(mmio_driver_read(d.m, VIRTIO_MMIO_STATUS), 0);
+	/* The loop thread finishes the reset: both host sockets close. */
+	vsock_driver_settle(&d, 3);
+	ck_assert_int_le(read(fd, buf, sizeof(buf)), 0);
+	ck_assert_int_le(read(hc.fd, buf, sizeof(buf)), 0);
+	vsock_dev_get_stats(d.dev, &st);
+	ck_assert_uint_eq(st.conns_live, 0);
+	close(fd);
+	close(hc.fd);
+
+	/* Probe again: the device works as new. */
+	vsock_driver_reprobe(&d);
+	{
+		struct vsock_host_peer p = { .lfd = lfd, .accept_n = 1 };
+
+		converse(&p, 1, len_4k, len_4k);
+		vsock_host_peer_free(&p);
+	}
+	close(lfd);
+}
+END_TEST
+
+START_TEST(reset_with_data_in_flight)
+{
+	struct vsock_host_peer p = { .accept_n = 4, .random_writes = true };
+	struct vsock_sock *s[4];
+	unsigned int i, rounds;
+	uint8_t buf[4096];
+
+	start_default();
+	p.lfd = listen_port(PORT);
+	p.guest_len = len_300k;
+	p.host_len = len_300k;
+	vsock_host_peer_start(&p);
+	for (i = 0; i < 4; i++) {
+		uint64_t id = i + 1;
+
+		ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s[i]), 0);
+		ck_assert_int_eq(vsock_driver_send(s[i], &id, 8), 0);
+	}
+	/* Traffic both ways, then pull the plug. */
+	for (rounds = 0; rounds < 50; rounds++) {
+		for (i = 0; i < 4; i++) {
+			pattern_fill(2 * (i + 1) + 1, s[i]->tx_bytes - 8, buf,
+				     sizeof(buf));
+			vsock_driver_send_some(s[i], buf, sizeof(buf));
+			vsock_driver_recv_some(s[i], buf, sizeof(buf));
+		}
+		vsock_driver_pump(&d, 0);
+	}
+	mmio_driver_write(d.m, VIRTIO_MMIO_STATUS, 0);
+	vsock_driver_settle(&d, 3);
+	vsock_flow_join_peer(&d, &p); /* every host connection ended */
+	vsock_driver_reprobe(&d);
+	still_works();
+	vsock_host_peer_free(&p);
+	close(p.lfd);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("vsock_dev");
+	TCase *tc;
+
+	tc = tcase_create("basics");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, config_and_features);
+	tcase_add_test(tc, large_cid_in_config);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("connections");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, no_listener_is_refused);
+	tcase_add_test(tc, no_uds_is_refused);
+	tcase_add_test(tc, echo_through_unix_listener);
+	tcase_add_test(tc, many_conversations);
+	tcase_add_test(tc, host_closes_first);
+	tcase_add_test(tc, guest_rst_closes_host_socket);
+	tcase_add_test(tc, hybrid_connect_whole);
+	tcase_add_test(tc, hybrid_connect_in_pieces);
+	tcase_add_test(tc, hybrid_connect_byte_by_byte);
+	tcase_add_test(tc, hybrid_connect_refused_by_guest);
+	tcase_add_test(tc, hybrid_bad_line_is_closed);
+	tcase_add_test(tc, tcp_port_rule);
+	tcase_add_test(tc, tcp_listen_rule);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("layouts");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_loop_test(tc, tx_layouts, 0, VSOCK_DRV_TX_NR_LAYOUTS);
+	tcase_add_test(tc, tx_scatter_odd_pieces);
+	tcase_add_test(tc, tx_indirect_odd_pieces);
+	tcase_add_loop_test(tc, rx_layouts_4k, 0, VSOCK_DRV_RX_NR_LAYOUTS);
+	tcase_add_loop_test(tc, rx_layouts_64k, 0, VSOCK_DRV_RX_NR_LAYOUTS);
+	tcase_add_test(tc, rx_buffer_just_a_header);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("malformed");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, tx_writable_descriptor_dropped);
+	tcase_add_test(tc, tx_short_header_dropped);
+	tcase_add_test(tc, tx_len_mismatch_dropped);
+	tcase_add_test(tc, tx_bad_addresses_dropped);
+	tcase_add_test(tc, tx_bad_op_or_type_answered_with_rst);
+	tcase_add_test(tc, tx_unknown_type_answered_with_valid_rst);
+	tcase_add_test(tc, tx_oversized_and_unmatched);
+	tcase_add_test(tc, tx_bad_buffers_do_not_break_the_device);
+	tcase_add_test(tc, tx_flood_of_unmatched_packets);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("credit");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, device_respects_small_guest_credit);
+	tcase_add_test(tc, stalled_guest_reader_blocks_host_sender);
+	tcase_add_test(tc, credit_request_answered);
+	tcase_add_test(tc, guest_exceeding_credit_is_reset);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("reset");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, device_reset_closes_host_connections);
+	tcase_add_test(tc, reset_with_data_in_flight);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return test_run_suite(suite());
+}
