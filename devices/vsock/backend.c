@@ -109,9 +109,11 @@ struct vsock_host {
 	struct iovec siov[VSOCK_SEND_IOV];
 	struct msghdr smsg;
 
-	struct vsock_rxbuf *rb; /* lent for the recv in flight */
-	uint32_t rmax;
-	struct iovec riov[VSOCK_RX_MAX_SEGS];
+	struct vsock_rxbuf *rbs[VSOCK_RX_BATCH]; /* lent for the recv */
+	uint32_t rlen[VSOCK_RX_BATCH]; /* bytes each may take */
+	unsigned int nr_rb;
+	uint32_t rmax; /* their sum */
+	struct iovec riov[VSOCK_SEND_IOV];
 	struct msghdr rmsg;
 };
 
@@ -476,44 +478,73 @@ static bool host_submit_recv(struct vsock_host *h, enum host_recv kind,
 	return true;
 }
 
+/* Give back lent RX buffers from index `from` on, unused. */
+static void rx_return_from(struct vsock_host *h, unsigned int from)
+{
+	unsigned int i;
+
+	for (i = from; i < h->nr_rb; i++)
+		vsock_dev_rx_return(h->d, h->rbs[i], NULL, 0);
+	h->nr_rb = 0;
+}
+
 bool vsock_backend_rx(struct vsock_dev *d, struct vsock_mconn *mc,
-		      struct vsock_rxbuf *rb, uint32_t max_len)
+		      struct vsock_rxbuf **rbs, const uint32_t *max,
+		      unsigned int nr)
 {
 	struct vsock_host *h = mc->backend;
 	struct vsock_hdr hdr;
-	unsigned int n;
+	unsigned int i, n = 0;
 
 	if (!h || h->closing || h->recv != RECV_NONE || h->phase != PH_OPEN)
 		return false;
+	for (i = 0; i < nr; i++)
+		h->rbs[i] = rbs[i];
+	h->nr_rb = nr;
 	if (stage_left(h)) {
-		uint32_t k = vsock_rxbuf_copy(rb, h->stage + h->stage_off,
-					      MIN(stage_left(h), max_len));
+		uint32_t k = vsock_rxbuf_copy(rbs[0], h->stage + h->stage_off,
+					      MIN(stage_left(h), max[0]));
 
 		h->stage_off += k;
 		vsock_muxer_rx_data(&d->mx, mc, k, &hdr);
 		if (h->stage_is_msg && !stage_left(h))
 			hdr.flags |= VSOCK_SEQ_EOM | VSOCK_SEQ_EOR;
-		vsock_dev_rx_return(d, rb, &hdr, k);
+		vsock_dev_rx_return(d, rbs[0], &hdr, k);
+		rx_return_from(h, 1);
 		if (!stage_left(h))
 			rx_stage_free(h);
 		/* More staged, or the socket itself may have more. */
 		vsock_muxer_readable(&d->mx, mc, true);
 		return true;
 	}
-	n = vsock_rxbuf_iov(rb, max_len, h->riov, VSOCK_RX_MAX_SEGS);
-	if (!n)
+	h->rmax = 0;
+	for (i = 0; i < nr && n < VSOCK_SEND_IOV; i++) {
+		unsigned int k = vsock_rxbuf_iov(rbs[i], max[i], h->riov + n,
+						 VSOCK_SEND_IOV - n);
+		uint32_t len = 0;
+
+		while (k--)
+			len += (uint32_t)h->riov[n++].iov_len;
+		h->rlen[i] = len;
+		h->rmax += len;
+	}
+	for (; i < nr; i++)
+		h->rlen[i] = 0; /* out of iovecs: comes back unused */
+	if (!n) {
+		h->nr_rb = 0;
 		return false;
+	}
 	if (!host_submit_recv(h, h->seqpacket ? RECV_PEEK : RECV_STREAM,
 			      h->riov, n,
 			      h->seqpacket ? MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT
 					   : MSG_DONTWAIT)) {
+		h->nr_rb = 0;
 		host_fail(h, EBUSY);
 		return false;
 	}
 	/* Lent to the recv; one recv per connection keeps bytes in order. */
-	rb->lent = true;
-	h->rb = rb;
-	h->rmax = max_len;
+	for (i = 0; i < nr; i++)
+		rbs[i]->lent = true;
 	mc->readable = false;
 	return true;
 }
@@ -552,11 +583,33 @@ static void on_handshake(struct vsock_host *h, int res)
 	handshake_done(h, port);
 }
 
+/* A stream recv brought `n` bytes: one packet per buffer, in order. */
+static void rx_stream_done(struct vsock_host *h, uint32_t n)
+{
+	struct vsock_dev *d = h->d;
+	bool full = n == h->rmax;
+	unsigned int i;
+
+	for (i = 0; i < h->nr_rb && n; i++) {
+		uint32_t k = MIN(n, h->rlen[i]);
+		struct vsock_hdr hdr;
+
+		vsock_muxer_rx_data(&d->mx, h->mc, k, &hdr);
+		vsock_dev_rx_return(d, h->rbs[i], &hdr, k);
+		n -= k;
+	}
+	rx_return_from(h, i);
+	/* Filled up: there is probably more. Short: wait for the poll. */
+	if (full)
+		vsock_muxer_readable(&d->mx, h->mc, true);
+	else
+		host_arm_poll(h);
+}
+
 static void on_recv(struct evloop_op *op, int res, uint32_t flags)
 {
 	struct vsock_host *h = container_of(op, struct vsock_host, recv_op);
 	struct vsock_dev *d = h->d;
-	struct vsock_rxbuf *rb = h->rb;
 	struct vsock_mconn *mc;
 	enum host_recv kind = h->recv;
 	struct vsock_hdr hdr;
@@ -565,11 +618,9 @@ static void on_recv(struct evloop_op *op, int res, uint32_t flags)
 	vsock_dev_lock(d);
 	vsock_dev_sync(d);
 	h->recv = RECV_NONE;
-	h->rb = NULL;
 	mc = h->mc;
 	if (h->closing || (kind != RECV_HANDSHAKE && !mc)) {
-		if (rb)
-			vsock_dev_rx_return(d, rb, NULL, 0);
+		rx_return_from(h, 0);
 		goto out;
 	}
 	switch (kind) {
@@ -581,31 +632,31 @@ static void on_recv(struct evloop_op *op, int res, uint32_t flags)
 	case RECV_STREAM:
 	case RECV_PEEK:
 		if (res == -EAGAIN || res == -EINTR) {
-			vsock_dev_rx_return(d, rb, NULL, 0);
+			rx_return_from(h, 0);
 			vsock_muxer_rx_data(&d->mx, mc, 0, NULL);
 			host_arm_poll(h);
 			break;
 		}
 		if (res < 0) {
-			vsock_dev_rx_return(d, rb, NULL, 0);
+			rx_return_from(h, 0);
 			host_fail(h, -res);
 			break;
 		}
 		if (res == 0) {
 			/* End of stream (or an empty SEQPACKET message,
 			 * which AF_UNIX cannot tell apart from it). */
-			vsock_dev_rx_return(d, rb, NULL, 0);
+			rx_return_from(h, 0);
 			vsock_muxer_host_eof(&d->mx, mc, util_now_ns());
 			break;
 		}
 		if (!vsock_conn_can_send(&mc->conn)) {
 			/* The guest closed its receive side meanwhile. */
-			vsock_dev_rx_return(d, rb, NULL, 0);
+			rx_return_from(h, 0);
 			break;
 		}
 		if (kind == RECV_PEEK && (uint32_t)res > h->rmax) {
 			/* Too big for this buffer: stage the whole message. */
-			vsock_dev_rx_return(d, rb, NULL, 0);
+			rx_return_from(h, 0);
 			if ((uint32_t)res > VSOCK_SEQ_MAX_MSG) {
 				log_warn_rl(&d->rl,
 					    "host SEQPACKET message of %d bytes is too large",
@@ -628,21 +679,20 @@ static void on_recv(struct evloop_op *op, int res, uint32_t flags)
 				host_fail(h, EBUSY);
 			break;
 		}
-		vsock_muxer_rx_data(&d->mx, mc, (uint32_t)res, &hdr);
 		if (kind == RECV_PEEK) {
 			/* The whole message is in the buffer; drop it from
 			 * the socket next. Every AF_UNIX message is a
 			 * record, so it ends one (EOR) as well. */
+			vsock_muxer_rx_data(&d->mx, mc, (uint32_t)res, &hdr);
 			hdr.flags |= VSOCK_SEQ_EOM | VSOCK_SEQ_EOR;
-			vsock_dev_rx_return(d, rb, &hdr, (uint32_t)res);
+			vsock_dev_rx_return(d, h->rbs[0], &hdr, (uint32_t)res);
+			rx_return_from(h, 1);
 			if (!host_submit_recv(h, RECV_CONSUME, NULL, 0,
 					      MSG_TRUNC | MSG_DONTWAIT))
 				host_fail(h, EBUSY);
 			break;
 		}
-		vsock_dev_rx_return(d, rb, &hdr, (uint32_t)res);
-		/* Probably more: try again when the muxer grants a buffer. */
-		vsock_muxer_readable(&d->mx, mc, true);
+		rx_stream_done(h, (uint32_t)res);
 		break;
 	case RECV_CONSUME:
 		if (res < 0) {
@@ -1194,8 +1244,10 @@ void vsock_backend_close_all(struct vsock_dev *d, bool final)
 		if (final) {
 			/* The loop no longer runs: nothing will complete. */
 			h->inflight = 0;
-			if (h->rb)
-				h->rb->lent = false;
+			unsigned int r;
+
+			for (r = 0; r < h->nr_rb; r++)
+				h->rbs[r]->lent = false;
 			h->closing = true;
 			host_maybe_free(h);
 		} else {

@@ -251,6 +251,42 @@ static struct vsock_rxbuf *rx_buffer(struct vsock_dev *d, struct vq *vq,
 	return NULL;
 }
 
+/*
+ * Data for a stream: one recv may fill several buffers (one packet each),
+ * so a host that sends much costs one operation per batch, not per
+ * buffer; all of it within the guest's credit.
+ */
+static void rx_payload(struct vsock_dev *d, struct vq *vq,
+		       const struct vsock_rx *rx, struct vsock_rxbuf *rb)
+{
+	struct vsock_rxbuf *rbs[VSOCK_RX_BATCH];
+	uint32_t max[VSOCK_RX_BATCH];
+	uint32_t credit = vsock_conn_peer_credit(&rx->mc->conn);
+	uint32_t total = rx->max_len;
+	unsigned int i, nr = 1;
+
+	rbs[0] = rb;
+	max[0] = rx->max_len;
+	rb->lent = true; /* so rx_buffer() looks past it */
+	while (rx->mc->conn.type == VSOCK_TYPE_STREAM && nr < VSOCK_RX_BATCH &&
+	       total < credit) {
+		struct vsock_rxbuf *more = rx_buffer(d, vq, true);
+
+		if (!more)
+			break;
+		rbs[nr] = more;
+		max[nr] = MIN(more->room, credit - total);
+		total += max[nr];
+		more->lent = true;
+		nr++;
+	}
+	if (vsock_backend_rx(d, rx->mc, rbs, max, nr))
+		return;
+	for (i = 0; i < nr; i++)
+		rbs[i]->lent = false;
+	vsock_muxer_rx_data(&d->mx, rx->mc, 0, NULL);
+}
+
 static bool rx_fill_once(struct vsock_dev *d, struct vq *vq)
 {
 	struct vsock_rxbuf *rb;
@@ -272,8 +308,7 @@ static bool rx_fill_once(struct vsock_dev *d, struct vq *vq)
 			rx_complete(d, rb, &rx.hdr);
 			break;
 		case VSOCK_RX_PAYLOAD:
-			if (!vsock_backend_rx(d, rx.mc, rb, rx.max_len))
-				vsock_muxer_rx_data(&d->mx, rx.mc, 0, NULL);
+			rx_payload(d, vq, &rx, rb);
 			break;
 		}
 	}

@@ -33,6 +33,7 @@
 #define VSOCK_RX_MAX_SEGS 16u /* descriptors of one RX buffer we use */
 #define VSOCK_RX_POOL 64u /* RX chains the device holds at once */
 #define VSOCK_SEND_IOV 64u /* iovecs in one sendmsg */
+#define VSOCK_RX_BATCH 16u /* RX buffers one stream recv may fill */
 #define VSOCK_TX_BUDGET 256u /* TX chains per pass, then requeue */
 /* Chains one connection may hold before its payloads are copied, and the
  * most memory all such copies may take (see backend.c, tx_stage). */
@@ -149,10 +150,15 @@ void vsock_backend_connect(struct vsock_dev *d, struct vsock_mconn *mc);
 /* The muxer says `act` for `mc`; `tb` is the RW payload for DELIVER. */
 void vsock_backend_action(struct vsock_dev *d, struct vsock_mconn *mc,
 			  enum vsock_conn_action act, struct vsock_txbuf *tb);
-/* Fill `rb` for a VSOCK_RX_PAYLOAD of up to `max_len` bytes on `mc`.
- * Returns true if `rb` was filled now or lent to a recv. */
+/*
+ * Fill RX buffers for a VSOCK_RX_PAYLOAD on `mc`: rbs[i] takes at most
+ * max[i] bytes (their sum is within the guest's credit), in order, one
+ * packet each. Returns true if the backend took them all (filled now or
+ * lent to a recv; it gives back what it does not use), false if none.
+ */
 bool vsock_backend_rx(struct vsock_dev *d, struct vsock_mconn *mc,
-		      struct vsock_rxbuf *rb, uint32_t max_len);
+		      struct vsock_rxbuf **rbs, const uint32_t *max,
+		      unsigned int nr);
 /* A connection timed out in the muxer: close its host side. */
 void vsock_backend_expired(void *opaque, struct vsock_mconn *mc);
 void vsock_backend_tick(struct vsock_dev *d);

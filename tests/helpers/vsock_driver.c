@@ -1307,11 +1307,12 @@ void vsock_driver_destroy(struct vsock_driver *d)
 		/* Let the loop finish the reset before tearing down. */
 		for (i = 0; i < 8; i++)
 			evloop_run_once(&d->loop, 1000);
-		vsock_dev_destroy(d->dev);
 	}
+	/* The ring first: cancelled operations may point into the device. */
+	evloop_destroy(&d->loop);
+	vsock_dev_destroy(d->dev);
 	if (d->m)
 		virtio_mmio_destroy(d->m);
-	evloop_destroy(&d->loop);
 	for (i = 0; i < DRV_BUCKETS; i++)
 		while (d->buckets[i])
 			sock_free(d->buckets[i]);
