@@ -118,22 +118,43 @@ struct vsock_host {
 };
 
 static void host_close(struct vsock_host *h);
+static void host_maybe_free(struct vsock_host *h);
 static void host_arm_poll(struct vsock_host *h);
 
-static struct io_uring_sqe *host_sqe(struct vsock_host *h,
-				     struct evloop_op *op)
+/* An SQE for one of the host's operations, counted in `inflight`; the
+ * caller prepares it and sets its user_data. */
+static struct io_uring_sqe *host_sqe(struct vsock_host *h)
 {
 	struct io_uring_sqe *sqe = evloop_sqe(h->d->loop);
 
-	if (!sqe)
-		return NULL;
-	io_uring_sqe_set_data(sqe, op);
-	h->inflight++;
+	if (sqe)
+		h->inflight++;
 	return sqe;
 }
 
-static struct vsock_host *host_new(struct vsock_dev *d, enum host_kind kind,
-				   int fd, bool seqpacket);
+/*
+ * Every completion of a host operation runs between these two: under the
+ * transport lock, with a pending device reset finished first; at the end
+ * the host is freed if this was its last operation and it is closing (so
+ * nothing in flight can point into freed memory), and the device takes
+ * guest TX and fills RX buffers with whatever the completion made ready.
+ */
+static struct vsock_dev *host_op_begin(struct vsock_host *h)
+{
+	vsock_dev_lock(h->d);
+	vsock_dev_sync(h->d);
+	return h->d;
+}
+
+static void host_op_end(struct vsock_host *h)
+{
+	struct vsock_dev *d = h->d;
+
+	h->inflight--;
+	host_maybe_free(h);
+	vsock_dev_process(d);
+	vsock_dev_unlock(d);
+}
 
 static uint32_t stage_left(const struct vsock_host *h)
 {
@@ -273,12 +294,10 @@ static void host_after_flush(struct vsock_host *h)
 static void on_send(struct evloop_op *op, int res, uint32_t flags)
 {
 	struct vsock_host *h = container_of(op, struct vsock_host, send_op);
-	struct vsock_dev *d = h->d;
+	struct vsock_dev *d = host_op_begin(h);
 	uint32_t delivered = 0;
 
 	(void)flags;
-	vsock_dev_lock(d);
-	vsock_dev_sync(d);
 	h->sending = false;
 	if (h->closing)
 		goto out;
@@ -337,10 +356,7 @@ static void on_send(struct evloop_op *op, int res, uint32_t flags)
 	host_send_kick(h);
 	host_after_flush(h);
 out:
-	h->inflight--;
-	host_maybe_free(h);
-	vsock_dev_process(d);
-	vsock_dev_unlock(d);
+	host_op_end(h);
 }
 
 /*
@@ -411,7 +427,7 @@ static void host_send_kick(struct vsock_host *h)
 submit:
 	if (!n && !message)
 		return;
-	sqe = host_sqe(h, &h->send_op);
+	sqe = host_sqe(h);
 	if (!sqe) {
 		host_fail(h, EBUSY);
 		return;
@@ -429,19 +445,14 @@ submit:
 static void on_poll(struct evloop_op *op, int res, uint32_t flags)
 {
 	struct vsock_host *h = container_of(op, struct vsock_host, poll_op);
-	struct vsock_dev *d = h->d;
+	struct vsock_dev *d = host_op_begin(h);
 
 	(void)flags;
-	vsock_dev_lock(d);
-	vsock_dev_sync(d);
 	h->polling = false;
 	/* Readable, hung up or failed: the next recv tells which. */
 	if (!h->closing && h->mc && res != -ECANCELED)
 		vsock_muxer_readable(&d->mx, h->mc, true);
-	h->inflight--;
-	host_maybe_free(h);
-	vsock_dev_process(d);
-	vsock_dev_unlock(d);
+	host_op_end(h);
 }
 
 static void host_arm_poll(struct vsock_host *h)
@@ -452,7 +463,7 @@ static void host_arm_poll(struct vsock_host *h)
 	    h->phase != PH_OPEN || stage_left(h) ||
 	    !vsock_conn_can_send(&h->mc->conn))
 		return;
-	sqe = host_sqe(h, &h->poll_op);
+	sqe = host_sqe(h);
 	if (!sqe) {
 		host_fail(h, EBUSY);
 		return;
@@ -465,7 +476,7 @@ static void host_arm_poll(struct vsock_host *h)
 static bool host_submit_recv(struct vsock_host *h, enum host_recv kind,
 			     struct iovec *iov, unsigned int n, int flags)
 {
-	struct io_uring_sqe *sqe = host_sqe(h, &h->recv_op);
+	struct io_uring_sqe *sqe = host_sqe(h);
 
 	if (!sqe)
 		return false;
@@ -609,14 +620,12 @@ static void rx_stream_done(struct vsock_host *h, uint32_t n)
 static void on_recv(struct evloop_op *op, int res, uint32_t flags)
 {
 	struct vsock_host *h = container_of(op, struct vsock_host, recv_op);
-	struct vsock_dev *d = h->d;
+	struct vsock_dev *d = host_op_begin(h);
 	struct vsock_mconn *mc;
 	enum host_recv kind = h->recv;
 	struct vsock_hdr hdr;
 
 	(void)flags;
-	vsock_dev_lock(d);
-	vsock_dev_sync(d);
 	h->recv = RECV_NONE;
 	mc = h->mc;
 	if (h->closing || (kind != RECV_HANDSHAKE && !mc)) {
@@ -713,10 +722,7 @@ static void on_recv(struct evloop_op *op, int res, uint32_t flags)
 		break;
 	}
 out:
-	h->inflight--;
-	host_maybe_free(h);
-	vsock_dev_process(d);
-	vsock_dev_unlock(d);
+	host_op_end(h);
 }
 
 /* Connections ----------------------------------------------------------- */
@@ -761,11 +767,9 @@ static void refuse(struct vsock_dev *d, struct vsock_mconn *mc)
 static void on_connect(struct evloop_op *op, int res, uint32_t flags)
 {
 	struct vsock_host *h = container_of(op, struct vsock_host, connect_op);
-	struct vsock_dev *d = h->d;
+	struct vsock_dev *d = host_op_begin(h);
 
 	(void)flags;
-	vsock_dev_lock(d);
-	vsock_dev_sync(d);
 	if (h->closing || !h->mc)
 		goto out;
 	if (res < 0) {
@@ -781,10 +785,7 @@ static void on_connect(struct evloop_op *op, int res, uint32_t flags)
 	host_arm_poll(h);
 	host_send_kick(h);
 out:
-	h->inflight--;
-	host_maybe_free(h);
-	vsock_dev_process(d);
-	vsock_dev_unlock(d);
+	host_op_end(h);
 }
 
 static bool endpoint_for(struct vsock_dev *d, uint32_t port, bool seqpacket,
@@ -855,7 +856,7 @@ void vsock_backend_connect(struct vsock_dev *d, struct vsock_mconn *mc)
 	h->addrlen = len;
 	h->phase = PH_CONNECTING;
 	h->connect_op.handler = on_connect;
-	sqe = host_sqe(h, &h->connect_op);
+	sqe = host_sqe(h);
 	if (!sqe) {
 		host_close(h);
 		return;
@@ -1099,11 +1100,6 @@ void vsock_backend_tick(struct vsock_dev *d)
 
 	for (i = 0; i < d->nr_listeners; i++)
 		listener_arm(&d->listeners[i]);
-}
-
-void vsock_backend_start(struct vsock_dev *d)
-{
-	vsock_backend_tick(d);
 }
 
 /* Bind an AF_UNIX listener, replacing a stale socket file but never a

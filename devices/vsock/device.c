@@ -315,7 +315,7 @@ static bool rx_fill_once(struct vsock_dev *d, struct vq *vq)
 	return false; /* out of buffers */
 }
 
-void vsock_dev_rx_kick(struct vsock_dev *d)
+static void vsock_dev_rx_kick(struct vsock_dev *d)
 {
 	struct vq *vq;
 
@@ -719,7 +719,7 @@ int vsock_dev_start(struct vsock_dev *d)
 		ret = evloop_timeout(d->loop, &d->tick_op, &d->tick_ts);
 	if (ret)
 		return ret;
-	vsock_backend_start(d);
+	vsock_backend_tick(d); /* arms the listeners */
 	return 0;
 }
 

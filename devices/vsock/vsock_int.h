@@ -121,7 +121,6 @@ struct vsock_dev {
 };
 
 /* device.c, for the backend */
-void vsock_dev_rx_kick(struct vsock_dev *d); /* fill RX buffers now */
 /* Take guest TX, fill RX, interrupt: the end of every completion. */
 void vsock_dev_process(struct vsock_dev *d);
 void vsock_dev_tx_done(struct vsock_dev *d, struct vsock_txbuf *tb);
@@ -143,7 +142,6 @@ void vsock_dev_sync(struct vsock_dev *d);
 /* backend.c, for the device */
 int vsock_backend_open_listeners(struct vsock_dev *d,
 				 const struct vsock_config *cfg);
-void vsock_backend_start(struct vsock_dev *d);
 void vsock_backend_close_all(struct vsock_dev *d, bool final);
 /* Guest asked for local port `mc->conn.local_port`: connect there. */
 void vsock_backend_connect(struct vsock_dev *d, struct vsock_mconn *mc);
@@ -161,6 +159,7 @@ bool vsock_backend_rx(struct vsock_dev *d, struct vsock_mconn *mc,
 		      unsigned int nr);
 /* A connection timed out in the muxer: close its host side. */
 void vsock_backend_expired(void *opaque, struct vsock_mconn *mc);
+/* Periodic: closes hosts past their close deadline, (re)arms accepts. */
 void vsock_backend_tick(struct vsock_dev *d);
 
 #endif
