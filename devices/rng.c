@@ -86,14 +86,9 @@ static void rng_queue_notify(void *dev, unsigned int q)
 	}
 	if (served)
 		virtio_mmio_signal_used(r->mmio, q);
-	/*
-	 * Drained: ask for the next notification (with EVENT_IDX this
-	 * publishes avail_event), then look again, because the driver may
-	 * have added buffers after our last pop without notifying.
-	 */
+	/* Drained: ask for the next notification (see vq.h). */
 	if (ret == 0) {
-		vq_set_notify(vq, true);
-		if (vq_has_avail(vq))
+		if (vq_enable_notify(vq))
 			virtio_mmio_requeue(r->mmio, q);
 	}
 }

@@ -417,3 +417,9 @@ bool vq_has_avail(struct vq *vq)
 	/* A garbage index reads as "yes": the pop that follows breaks. */
 	return vq_load16(avail + VQ_RING_IDX) != vq->last_avail;
 }
+
+bool vq_enable_notify(struct vq *vq)
+{
+	vq_set_notify(vq, true);
+	return vq_has_avail(vq);
+}

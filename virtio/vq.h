@@ -125,4 +125,11 @@ void vq_set_notify(struct vq *vq, bool enable);
 /* Does the driver have buffers we have not popped yet? */
 bool vq_has_avail(struct vq *vq);
 
+/*
+ * A device that drained the queue asks to be notified again, then looks
+ * once more: the driver may have added buffers after our last pop without
+ * seeing the request. Returns true if there are buffers to take now.
+ */
+bool vq_enable_notify(struct vq *vq);
+
 #endif

@@ -325,13 +325,8 @@ static void vsock_dev_rx_kick(struct vsock_dev *d)
 	if (!vq)
 		return;
 	if (!rx_fill_once(d, vq)) {
-		/*
-		 * Out of guest buffers with packets waiting: ask for a kick
-		 * when the guest posts more, then look again in case it did
-		 * so before seeing the request.
-		 */
-		vq_set_notify(vq, true);
-		if (vq_has_avail(vq))
+		/* Out of guest buffers: ask for a kick when it posts more. */
+		if (vq_enable_notify(vq))
 			rx_fill_once(d, vq);
 	}
 }
@@ -520,8 +515,7 @@ static void tx_process(struct vsock_dev *d)
 		virtio_mmio_requeue(d->mmio, VSOCK_QUEUE_TX);
 		return;
 	}
-	vq_set_notify(vq, true);
-	if (vq_has_avail(vq))
+	if (vq_enable_notify(vq))
 		virtio_mmio_requeue(d->mmio, VSOCK_QUEUE_TX);
 }
 

@@ -720,6 +720,24 @@ START_TEST(set_notify_flags)
 }
 END_TEST
 
+START_TEST(enable_notify_rechecks)
+{
+	const struct vq_driver_buf b = { BUF, 4, false };
+	struct vq_chain c;
+
+	vq_driver_add_chain(&drv, &b, 1);
+	pop_one(&c);
+	ck_assert(!vq_enable_notify(&vq));
+	ck_assert_uint_eq(vq_driver_avail_event(&drv), 1);
+	/* The driver posted before seeing the request: take it now. */
+	vq_driver_add_chain(&drv, &b, 1);
+	ck_assert(vq_enable_notify(&vq));
+	pop_one(&c);
+	ck_assert(!vq_enable_notify(&vq));
+	ck_assert_uint_eq(vq_driver_avail_event(&drv), 2);
+}
+END_TEST
+
 START_TEST(set_notify_avail_event)
 {
 	const struct vq_driver_buf b = { BUF, 4, false };
@@ -866,6 +884,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, event_idx_sequence);
 	tcase_add_test(tc, event_idx_full_wrap);
 	tcase_add_test(tc, set_notify_avail_event);
+	tcase_add_test(tc, enable_notify_rechecks);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("notify_flags");
