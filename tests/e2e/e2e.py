@@ -160,12 +160,21 @@ def case_dtb(vmm):
 
 def case_mini(vmm, mini):
     need_kvm()
-    for cmdline, want, what in [
+    cases = [
         ("7 code", 7, "debug-exit value becomes the exit status"),
         ("0 code", 0, "debug-exit 0"),
         ("r reset", 0, "i8042 reset (reboot=k) exits 0"),
         ("t fault", 3, "triple fault exits 3"),
-    ]:
+    ]
+    if os.environ.get("VMM_IN_BED"):
+        # QEMU's TCG emulation of SVM (the bed's L1 CPU) does not turn an
+        # L2 triple fault into a shutdown exit: the vCPU hangs in KVM_RUN
+        # and a later L2 of the same L1 may receive the shutdown instead.
+        # The check runs on every local /dev/kvm.
+        print("SKIP: triple fault in the nested bed (QEMU TCG's nested "
+              "SVM loses L2 shutdowns)")
+        cases = cases[:-1]
+    for cmdline, want, what in cases:
         p = run([vmm, "--kernel", mini, "--cmdline-replace", cmdline])
         check(p.returncode == want and cmdline in p.stdout,
               "%s (want %d, got %d)" % (what, want, p.returncode))
@@ -237,11 +246,19 @@ def case_guest(vmm, top):
     need_kvm()
     kernel = bundled_kernel(top, "bzImage")
     p = run([vmm, "--kernel", kernel, "--cpus", "2", "--memory", "128",
-             "--vsock-cid", "3", "--cmdline",
+             "--vsock-cid", "3", "-v", "--cmdline",
              "quiet vmm.test=sysinfo,rng vmm.code=42"], timeout=BOOT_TIMEOUT)
     show(p)
     out = p.stdout
     check(p.returncode == 42, "debug-exit 42 from the guest's init")
+    # --cpu-compat auto: the kvm_pvm work-arounds on kvm_pvm hosts only
+    # (local runs there), plain CPUID pass-through on hardware-semantics
+    # KVM (the nested bed).
+    pvm = os.path.isdir("/sys/module/kvm_pvm")
+    want = "CPU model: kvm_pvm compatible" if pvm else "CPU model: host"
+    check(want in p.stderr, "cpu-compat auto chose %r" % want)
+    check(("skip_int3_selftest" in p.stderr) == pvm,
+          "kvm_pvm work-arounds on the command line only on kvm_pvm")
     m = re.search(r"vmm-init: started uptime=([\d.]+)", out)
     check(m is not None, "init marker seen")
     if m:
