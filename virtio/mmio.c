@@ -88,22 +88,28 @@ static void raise_locked(struct virtio_mmio *m, uint32_t why)
 	m->host.irq(m->host.opaque);
 }
 
+/* Only a driver that got as far as DRIVER_OK expects to hear of config. */
+static void raise_config_locked(struct virtio_mmio *m)
+{
+	if (!(m->status & VIRTIO_STATUS_DRIVER_OK))
+		return;
+	m->irqs_config++;
+	raise_locked(m, VIRTIO_MMIO_INT_CONFIG);
+}
+
 void virtio_mmio_set_needs_reset(struct virtio_mmio *m)
 {
 	if (m->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
 		return;
 	log_warn_rl(&m->rl, "%s: device needs reset", m->cfg.name);
 	m->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
-	/* Only a driver that got as far as DRIVER_OK expects to hear it. */
-	if (m->status & VIRTIO_STATUS_DRIVER_OK)
-		raise_locked(m, VIRTIO_MMIO_INT_CONFIG);
+	raise_config_locked(m);
 }
 
 void virtio_mmio_config_changed(struct virtio_mmio *m)
 {
 	m->config_generation++;
-	if (m->status & VIRTIO_STATUS_DRIVER_OK)
-		raise_locked(m, VIRTIO_MMIO_INT_CONFIG);
+	raise_config_locked(m);
 }
 
 struct vq *virtio_mmio_queue(struct virtio_mmio *m, unsigned int q)
@@ -118,8 +124,14 @@ void virtio_mmio_signal_used(struct virtio_mmio *m, unsigned int q)
 {
 	struct vq *vq = virtio_mmio_queue(m, q);
 
-	if (vq && vq_should_notify(vq))
-		raise_locked(m, VIRTIO_MMIO_INT_VRING);
+	if (!vq)
+		return;
+	if (!vq_should_notify(vq)) {
+		m->qstats[q].irqs_suppressed++;
+		return;
+	}
+	m->qstats[q].irqs++;
+	raise_locked(m, VIRTIO_MMIO_INT_VRING);
 }
 
 void virtio_mmio_requeue(struct virtio_mmio *m, unsigned int q)
@@ -139,7 +151,44 @@ static void notify_locked(struct virtio_mmio *m, unsigned int q)
 	if (!(m->status & VIRTIO_STATUS_DRIVER_OK) ||
 	    !virtio_mmio_queue(m, q))
 		return;
+	m->qstats[q].notifies++;
 	m->cfg.ops->queue_notify(m->cfg.dev, q);
+}
+
+void virtio_mmio_dump(struct virtio_mmio *m, FILE *f)
+{
+	unsigned int q;
+
+	pthread_mutex_lock(&m->lock);
+	fprintf(f, "dump: %s status 0x%x interrupt_status 0x%x features 0x%llx "
+		"config_irqs %llu\n", m->cfg.name, m->status,
+		m->interrupt_status, (unsigned long long)m->driver_features,
+		(unsigned long long)m->irqs_config);
+	for (q = 0; q < m->cfg.nr_queues; q++) {
+		const struct vq *vq = &m->queues[q].vq;
+		const struct virtio_mmio_qstats *s = &m->qstats[q];
+		struct vq_view v;
+
+		fprintf(f, "dump: %s q%u ready %d broken %d size %u "
+			"last_avail %u used_idx %u signalled_used %u%s "
+			"notifies %llu irqs %llu suppressed %llu",
+			m->cfg.name, q, vq->ready, vq->broken, vq->size,
+			vq->last_avail, vq->used_idx, vq->signalled_used,
+			vq->signalled_used_valid ? "" : " (invalid)",
+			(unsigned long long)s->notifies,
+			(unsigned long long)s->irqs,
+			(unsigned long long)s->irqs_suppressed);
+		if (!vq_view(vq, &v))
+			fprintf(f, " | guest: avail_idx %u avail_flags 0x%x "
+				"used_event %u | used_idx %u used_flags 0x%x "
+				"avail_event %u", v.avail_idx, v.avail_flags,
+				v.used_event, v.used_idx, v.used_flags,
+				v.avail_event);
+		fputc('\n', f);
+	}
+	if (m->cfg.ops->dump)
+		m->cfg.ops->dump(m->cfg.dev, f);
+	pthread_mutex_unlock(&m->lock);
 }
 
 void virtio_mmio_notify(struct virtio_mmio *m, unsigned int q)

@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "bus.h"
 #include "guestmem.h"
@@ -94,6 +95,9 @@ struct virtio_dev_ops {
 	int (*activate)(void *dev);
 	/* The driver reset the device: drop all state. */
 	void (*reset)(void *dev);
+	/* Optional: describe the device's own state for a dump, one
+	 * "dump: "-prefixed line at a time. */
+	void (*dump)(void *dev, FILE *f);
 };
 
 struct virtio_mmio_host {
@@ -122,6 +126,13 @@ struct virtio_mmio_queue {
 	uint32_t desc_lo, desc_hi, driver_lo, driver_hi, device_lo, device_hi;
 };
 
+/* Per-queue counters since the device was created (kept across resets). */
+struct virtio_mmio_qstats {
+	uint64_t notifies; /* driver notifications delivered to the device */
+	uint64_t irqs; /* used-buffer interrupts raised */
+	uint64_t irqs_suppressed; /* ...not raised: the driver asked not to */
+};
+
 struct virtio_mmio {
 	pthread_mutex_t lock;
 	struct virtio_mmio_config cfg;
@@ -136,6 +147,8 @@ struct virtio_mmio {
 	uint32_t interrupt_status;
 	uint32_t config_generation;
 	struct virtio_mmio_queue queues[VIRTIO_MMIO_MAX_QUEUES];
+	struct virtio_mmio_qstats qstats[VIRTIO_MMIO_MAX_QUEUES];
+	uint64_t irqs_config; /* config-change interrupts raised */
 	struct log_ratelimit rl;
 };
 
@@ -163,6 +176,12 @@ void virtio_mmio_config_changed(struct virtio_mmio *m);
 void virtio_mmio_set_needs_reset(struct virtio_mmio *m);
 /* Ask the host to notify queue `q` again later (fairness). */
 void virtio_mmio_requeue(struct virtio_mmio *m, unsigned int q);
+/*
+ * Write the transport's state to `f`: status, features, and per queue both
+ * sides' ring indices, event-idx fields and counters; then the device's own
+ * dump. Takes the lock.
+ */
+void virtio_mmio_dump(struct virtio_mmio *m, FILE *f);
 /* Was VIRTIO feature bit `bit` negotiated? */
 bool virtio_mmio_has_feature(const struct virtio_mmio *m, unsigned int bit);
 

@@ -418,6 +418,26 @@ bool vq_has_avail(struct vq *vq)
 	return vq_load16(avail + VQ_RING_IDX) != vq->last_avail;
 }
 
+int vq_view(const struct vq *vq, struct vq_view *v)
+{
+	const uint8_t *avail, *used;
+
+	if (!vq->ready)
+		return -EINVAL;
+	avail = vq_avail_ring(vq);
+	used = vq_used_ring(vq);
+	if (!avail || !used)
+		return -EINVAL;
+	v->avail_flags = vq_load16(avail + VQ_RING_FLAGS);
+	v->avail_idx = vq_load16(avail + VQ_RING_IDX);
+	v->used_event = vq_load16(avail + VQ_RING_ENTRIES + 2u * vq->size);
+	v->used_flags = vq_load16(used + VQ_RING_FLAGS);
+	v->used_idx = vq_load16(used + VQ_RING_IDX);
+	v->avail_event = vq_load16(used + VQ_RING_ENTRIES +
+				   VQ_USED_ELEM_SIZE * vq->size);
+	return 0;
+}
+
 bool vq_enable_notify(struct vq *vq)
 {
 	vq_set_notify(vq, true);

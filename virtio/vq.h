@@ -122,6 +122,18 @@ bool vq_should_notify(struct vq *vq);
  */
 void vq_set_notify(struct vq *vq, bool enable);
 
+/*
+ * What both sides see of a queue, for diagnostics: the driver's fields as
+ * read once (untrusted, only printed) and ours as the guest sees them.
+ */
+struct vq_view {
+	uint16_t avail_idx, avail_flags, used_event; /* driver area */
+	uint16_t used_idx, used_flags, avail_event; /* device area */
+};
+
+/* Fill `v`; -EINVAL if the queue is not ready or its rings unreachable. */
+int vq_view(const struct vq *vq, struct vq_view *v);
+
 /* Does the driver have buffers we have not popped yet? */
 bool vq_has_avail(struct vq *vq);
 

@@ -306,11 +306,11 @@ int main(int argc, char **argv)
 		return vm_dump_dtb(&cfg) ? VM_EXIT_ERROR : 0;
 
 	/*
-	 * Block the stop signals (read through a signalfd by the event loop)
+	 * Block the loop's signals (read through a signalfd by the event loop)
 	 * and the vCPU kick signal in every thread; vCPU threads unblock the
 	 * kick signal for themselves. No SA_RESTART: the kick must interrupt.
 	 */
-	vm_stop_signals(&set);
+	vm_loop_signals(&set);
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	sigaction(VCPU_KICK_SIGNAL, &sa, NULL);

@@ -32,6 +32,6 @@ void vcpu_join(struct vcpu *v);
 void vcpu_destroy(struct vcpu *v);
 
 /* The signal used to kick vCPU threads out of KVM_RUN. */
-#define VCPU_KICK_SIGNAL SIGUSR1
+#define VCPU_KICK_SIGNAL SIGRTMIN /* SIGUSR1 asks for a state dump */
 
 #endif

@@ -77,13 +77,14 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code)
 		log_err("cannot wake the event loop: %s", strerror(errno));
 }
 
-void vm_stop_signals(sigset_t *set)
+void vm_loop_signals(sigset_t *set)
 {
 	sigemptyset(set);
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGHUP);
 	sigaddset(set, SIGQUIT);
+	sigaddset(set, SIGUSR1);
 }
 
 bool vm_stopping(const struct vm *vm)
@@ -526,8 +527,8 @@ static int setup_loop(struct vm *vm)
 	vm->panic_efd = eventfd(0, EFD_CLOEXEC);
 	if (vm->stop_efd < 0 || vm->panic_efd < 0)
 		return -errno;
-	/* Stop signals arrive through the loop, never asynchronously. */
-	vm_stop_signals(&set);
+	/* Signals arrive through the loop, never asynchronously. */
+	vm_loop_signals(&set);
 	vm->sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (vm->sig_fd < 0)
 		return -errno;
@@ -631,7 +632,9 @@ static void on_signal(struct evloop_op *op, int res, uint32_t flags)
 	struct signalfd_siginfo *si = (struct signalfd_siginfo *)vm->sig_buf;
 
 	(void)flags;
-	if (res >= (int)sizeof(*si)) {
+	if (res >= (int)sizeof(*si) && si->ssi_signo == SIGUSR1) {
+		vm_dump(vm);
+	} else if (res >= (int)sizeof(*si)) {
 		int status = 128 + (int)si->ssi_signo;
 
 		if (vm_stopping(vm)) {
@@ -719,7 +722,8 @@ static void console_leave(struct vm *vm)
 	}
 }
 
-static void print_stats(struct vm *vm)
+/* One line per KVM exit reason seen: "<prefix>exits_<reason> <count>". */
+static void print_exit_counts(struct vm *vm, const char *prefix)
 {
 	static const char *const names[] = {
 		[KVM_EXIT_IO] = "io",
@@ -731,28 +735,45 @@ static void print_stats(struct vm *vm)
 		[KVM_EXIT_INTERNAL_ERROR] = "internal_error",
 		[KVM_EXIT_FAIL_ENTRY] = "fail_entry",
 	};
-	const struct vm_config *cfg = vm->cfg;
-	int64_t first = atomic_load(&vm->first_run_ns);
-	unsigned long long guest_rss_kib = 0, hwm_kib = 0;
-	char line[256];
 	unsigned int i;
-	FILE *f;
 
-	if (first && cfg->start_ns)
-		fprintf(stderr, "stat: startup_us %lld\n",
-			(long long)(first - cfg->start_ns) / 1000);
 	for (i = 0; i < VM_STAT_EXIT_REASONS; i++) {
 		uint64_t n = atomic_load(&vm->exit_counts[i]);
 
 		if (!n)
 			continue;
 		if (i < ARRAY_SIZE(names) && names[i])
-			fprintf(stderr, "stat: exits_%s %llu\n", names[i],
+			fprintf(stderr, "%sexits_%s %llu\n", prefix, names[i],
 				(unsigned long long)n);
 		else
-			fprintf(stderr, "stat: exits_reason%u %llu\n", i,
+			fprintf(stderr, "%sexits_reason%u %llu\n", prefix, i,
 				(unsigned long long)n);
 	}
+}
+
+void vm_dump(struct vm *vm)
+{
+	log_info("state dump (SIGUSR1)");
+	print_exit_counts(vm, "dump: ");
+	if (vm->rng_virtio.mmio)
+		virtio_mmio_dump(vm->rng_virtio.mmio, stderr);
+	if (vm->vsock_virtio.mmio)
+		virtio_mmio_dump(vm->vsock_virtio.mmio, stderr);
+	fflush(stderr);
+}
+
+static void print_stats(struct vm *vm)
+{
+	const struct vm_config *cfg = vm->cfg;
+	int64_t first = atomic_load(&vm->first_run_ns);
+	unsigned long long guest_rss_kib = 0, hwm_kib = 0;
+	char line[256];
+	FILE *f;
+
+	if (first && cfg->start_ns)
+		fprintf(stderr, "stat: startup_us %lld\n",
+			(long long)(first - cfg->start_ns) / 1000);
+	print_exit_counts(vm, "stat: ");
 	if (vm->vsock) {
 		struct vsock_dev_stats st;
 

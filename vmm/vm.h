@@ -144,7 +144,13 @@ int vm_dump_dtb(const struct vm_config *cfg);
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code);
 bool vm_stopping(const struct vm *vm);
 
-/* The signals that stop the VM (SIGINT, SIGTERM, SIGHUP, SIGQUIT). */
-void vm_stop_signals(sigset_t *set);
+/*
+ * The signals the event loop reads: those that stop the VM (SIGINT,
+ * SIGTERM, SIGHUP, SIGQUIT) and SIGUSR1, which dumps the devices' state
+ * to stderr (vm_dump) and carries on.
+ */
+void vm_loop_signals(sigset_t *set);
+/* Write every virtio device's transport and device state to stderr. */
+void vm_dump(struct vm *vm);
 
 #endif

@@ -1400,3 +1400,45 @@ int vsock_parse_listen_rule(const char *spec, struct vsock_listen_rule *out,
 	addr[len] = 0;
 	return parse_hostport(addr, true, &out->at, why);
 }
+
+/* Diagnostics ------------------------------------------------------------ */
+
+void vsock_backend_dump(struct vsock_dev *d, FILE *f)
+{
+	static const char *const phases[] = {
+		[PH_CONNECTING] = "connecting", [PH_HANDSHAKE] = "handshake",
+		[PH_WAIT_GUEST] = "wait-guest", [PH_OPEN] = "open",
+	};
+	static const char *const recvs[] = {
+		[RECV_NONE] = "-", [RECV_HANDSHAKE] = "handshake",
+		[RECV_STREAM] = "stream", [RECV_PEEK] = "peek",
+		[RECV_CONSUME] = "consume", [RECV_STAGE] = "stage",
+	};
+	const struct vsock_host *h;
+
+	for (h = d->hosts; h; h = h->next) {
+		const struct vsock_mconn *mc = h->mc;
+
+		fprintf(f, "dump: vsock host fd %d %s%s inflight %u polling %d "
+			"sending %d recv %s held %u staged %u/%u closing %d",
+			h->fd, phases[h->phase], h->seqpacket ? " seqpacket" : "",
+			h->inflight, h->polling, h->sending, recvs[h->recv],
+			h->nr_held, h->stage_off, h->stage_len, h->closing);
+		if (mc) {
+			const struct vsock_conn *c = &mc->conn;
+
+			fprintf(f, " | conn %u<->%u state %d want 0x%x "
+				"readable %d rx_class %d | to guest: tx_cnt %u "
+				"peer_buf_alloc %u peer_fwd_cnt %u credit %u | "
+				"from guest: rx_cnt %u fwd_cnt %u fwd_cnt_sent "
+				"%u buf_alloc %u | shutdown peer 0x%x host_eof "
+				"%d", c->local_port, c->peer_port, c->state,
+				c->want, mc->readable, mc->rx_class, c->tx_cnt,
+				c->peer_buf_alloc, c->peer_fwd_cnt,
+				vsock_conn_peer_credit(c), c->rx_cnt, c->fwd_cnt,
+				c->fwd_cnt_sent, c->buf_alloc, c->peer_shutdown,
+				c->host_eof);
+		}
+		fputc('\n', f);
+	}
+}

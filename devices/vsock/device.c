@@ -580,11 +580,37 @@ static void vsock_reset(void *dev)
 	kick(d);
 }
 
+static void vsock_dump(void *dev, FILE *f)
+{
+	struct vsock_dev *d = dev;
+	unsigned int i, popped = 0, lent = 0, held = 0;
+
+	for (i = 0; i < VSOCK_RX_POOL; i++) {
+		popped += d->rxbufs[i].popped;
+		lent += d->rxbufs[i].lent;
+	}
+	for (i = 0; i < VSOCK_QUEUE_MAX; i++)
+		held += d->txbufs[i].busy;
+	fprintf(f, "dump: vsock active %d gen %u reset_pending %d conns %u "
+		"rx_pool popped %u lent %u | tx chains held %u (queued %u) "
+		"staged %llu B | pending rx: rst %d ctrl %d data %d "
+		"credit %d | tx paused %d\n",
+		d->active, d->gen, d->reset_pending, d->mx.nr_conns, popped,
+		lent, held, d->nr_held, (unsigned long long)d->stage_bytes,
+		d->mx.rx[VSOCK_RX_RST].head != NULL,
+		d->mx.rx[VSOCK_RX_CTRL].head != NULL,
+		d->mx.rx[VSOCK_RX_DATA].head != NULL,
+		d->mx.rx[VSOCK_RX_CREDIT].head != NULL,
+		vsock_muxer_tx_paused(&d->mx));
+	vsock_backend_dump(d, f);
+}
+
 static const struct virtio_dev_ops vsock_ops = {
 	.cfg_read = vsock_cfg_read,
 	.queue_notify = vsock_queue_notify,
 	.activate = vsock_activate,
 	.reset = vsock_reset,
+	.dump = vsock_dump,
 };
 
 /* Event loop ------------------------------------------------------------ */

@@ -161,5 +161,8 @@ bool vsock_backend_rx(struct vsock_dev *d, struct vsock_mconn *mc,
 void vsock_backend_expired(void *opaque, struct vsock_mconn *mc);
 /* Periodic: closes hosts past their close deadline, (re)arms accepts. */
 void vsock_backend_tick(struct vsock_dev *d);
+/* One "dump: " line per host connection: its socket-side state and the
+ * connection's credit (for a state dump; the lock is held). */
+void vsock_backend_dump(struct vsock_dev *d, FILE *f);
 
 #endif
