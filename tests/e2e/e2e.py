@@ -20,6 +20,15 @@ Cases:
                           VMM_E2E_VSOCK_CONNS (16), VMM_E2E_VSOCK_STEPS
                           (comma list, default all), VMM_E2E_VSOCK_CPUS (2)
 
+  soak VMM TOP [CPUS [FORMAT]]
+                          guest/init.c's vmm.test=soak: rounds of bulk
+                          transfers both ways, round trips, connects and
+                          SEQPACKET, alone and at once, each round within
+                          a deadline; a stall asks the VMM for its state
+                          dump (SIGUSR1) and fails. VMM_E2E_SOAK_ROUNDS
+                          (4), _SIZE (4 MiB), _RTT (200), _CPS (50),
+                          _SEQ (50), _DEADLINE (300 s per round)
+
 Exits 0 on success, 1 on failure, 77 (skip) only when /dev/kvm is unusable.
 Guest boots allow minutes: on kvm_pvm hosts the guest kernel is emulated.
 """
@@ -763,6 +772,221 @@ def case_vsock(vmm, top):
         m.group(1) if m else "?", p.elapsed))
 
 
+# --- soak: the host half of guest/init.c's vmm.test=soak -------------------
+
+SOAK_PERIOD = 65521
+
+
+def soak_pattern(rnd, size):
+    """Bytes [0, size) of round rnd's transfer (init.c soak_fill)."""
+    block = bytes(((k * 31 + rnd) & 0xff) for k in range(SOAK_PERIOD))
+    reps = size // SOAK_PERIOD + 1
+    return memoryview(block * reps)[:size]
+
+
+class SoakHost:
+    """AF_UNIX servers at <uds>_7001..7005; per-round state from the
+    console. Every server checks what it gets."""
+
+    def __init__(self, d):
+        self.uds = os.path.join(d, "v.sock")
+        self.round = 1
+        self.errors = []
+        self.socks = []
+        self.lock = threading.Lock()
+        self.patterns = {}
+        for port, fn, kind in [(7001, self.sink, socket.SOCK_STREAM),
+                               (7002, self.source, socket.SOCK_STREAM),
+                               (7003, self.echo, socket.SOCK_STREAM),
+                               (7004, None, socket.SOCK_STREAM),
+                               (7005, self.seq_echo, socket.SOCK_SEQPACKET)]:
+            s = socket.socket(socket.AF_UNIX, kind)
+            s.bind("%s_%d" % (self.uds, port))
+            s.listen(256)
+            self.socks.append(s)
+            threading.Thread(target=self.accept_loop, args=(s, fn),
+                             daemon=True).start()
+
+    def pattern(self, size):
+        with self.lock:
+            key = (self.round, size)
+            if key not in self.patterns:
+                self.patterns = {key: soak_pattern(self.round, size)}
+            return self.patterns[key]
+
+    def accept_loop(self, s, fn):
+        while True:
+            try:
+                c, _ = s.accept()
+            except OSError:
+                return
+            if fn is None:  # connects: accept and close
+                c.close()
+                continue
+            threading.Thread(target=self.serve, args=(c, fn),
+                             daemon=True).start()
+
+    def serve(self, c, fn):
+        c.settimeout(VSOCK_IO_TIMEOUT)
+        try:
+            why = fn(c)
+        except Exception as e:
+            why = "%s: %s" % (type(e).__name__, e)
+        finally:
+            c.close()
+        if why:
+            with self.lock:
+                self.errors.append("round %d %s: %s" % (self.round,
+                                                        fn.__name__, why))
+
+    def sink(self, c):
+        got = bytearray()
+        while True:
+            b = c.recv(1 << 20)
+            if not b:
+                break
+            got += b
+        want = self.pattern(len(got))
+        if got != want:
+            why = "%d bytes, first wrong byte at %d" % (
+                len(got), first_diff(got, want))
+            c.sendall(b"BAD " + why.encode() + b"\n")
+            return why
+        c.sendall(b"OK %d\n" % len(got))
+        return None
+
+    def source(self, c):
+        size = struct.unpack("<Q", recv_all(c, 8))[0]
+        c.sendall(self.pattern(size))
+        return None
+
+    @staticmethod
+    def echo(c):
+        while True:
+            b = c.recv(4096)
+            if not b:
+                return None
+            c.sendall(b)
+
+    @staticmethod
+    def seq_echo(c):
+        while True:
+            b = c.recv(65536)
+            if not b:
+                return None
+            c.send(b)
+
+    def close(self):
+        for s in self.socks:
+            s.close()
+
+
+def soak_stop_with_dump(proc, why):
+    """Ask the VMM for two state dumps a second apart, then stop it."""
+    print("soak: %s: asking the VMM for a state dump (SIGUSR1)" % why,
+          flush=True)
+    for _ in range(2):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(1.5)
+    if proc.poll() is None:
+        stop(proc, signal.SIGTERM)
+
+
+def case_soak(vmm, top, cpus="1", fmt="bzImage"):
+    need_kvm()
+    env = os.environ.get
+    # Where the guest kernel is emulated (kvm_pvm), a round is a hundred
+    # times slower: fewer, smaller rounds there by default.
+    slow = os.path.isdir("/sys/module/kvm_pvm")
+    rounds = int(env("VMM_E2E_SOAK_ROUNDS", "2" if slow else "4"))
+    size = int(env("VMM_E2E_SOAK_SIZE", str((256 << 10) if slow
+                                            else (4 << 20))))
+    rtt = int(env("VMM_E2E_SOAK_RTT", "20" if slow else "200"))
+    cps = int(env("VMM_E2E_SOAK_CPS", "10" if slow else "50"))
+    seq = int(env("VMM_E2E_SOAK_SEQ", "10" if slow else "50"))
+    deadline = int(env("VMM_E2E_SOAK_DEADLINE", "300"))
+    kernel = bundled_kernel(top, fmt)
+    d = tempfile.mkdtemp(prefix="vmm-soak-")
+    host = SoakHost(d)
+    guest_args = ("quiet vmm.test=soak vmm.code=42 vmm.soak_rounds=%d "
+                  "vmm.soak_size=%d vmm.soak_rtt=%d vmm.soak_cps=%d "
+                  "vmm.soak_seq=%d vmm.soak_deadline=%d" % (
+                      rounds, size, rtt, cps, seq, deadline))
+    cmd = [vmm, "--kernel", kernel, "--memory", "256", "--cpus", cpus,
+           "--vsock-cid", "3", "--vsock-uds", host.uds, "--stats",
+           "--cmdline", guest_args]
+    print("running: " + " ".join(cmd), flush=True)
+    errfile = tempfile.TemporaryFile()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=errfile)
+    console = []
+    done = [0]
+    last = [time.monotonic()]
+    t0 = time.monotonic()
+
+    def reader():
+        for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip("\r\n")
+            console.append(line)
+            m = re.match(r"vmm-soak: round (\d+) ok (\d+) ms", line)
+            if m:
+                done[0] = int(m.group(1))
+                host.round = done[0] + 1
+                last[0] = time.monotonic()
+                print(line, flush=True)
+                if done[0] == 1:
+                    # One state dump mid-run: it must not disturb anything.
+                    proc.send_signal(signal.SIGUSR1)
+            elif "vmm-soak" in line or "vmm-init" in line:
+                print(line, flush=True)
+    rt = threading.Thread(target=reader, daemon=True)
+    rt.start()
+    stalled = None
+    while proc.poll() is None:
+        time.sleep(0.5)
+        limit = deadline + (BOOT_TIMEOUT if done[0] == 0 else 0)
+        if time.monotonic() - last[0] > limit:
+            stalled = "round %d passed no deadline of %d s" % (done[0] + 1,
+                                                               limit)
+        elif any("STUCK" in line for line in console[-200:]):
+            stalled = "the guest reports round %d stuck" % (done[0] + 1)
+        if stalled:
+            soak_stop_with_dump(proc, stalled)
+            break
+    proc.wait()
+    rt.join(10)
+    host.close()
+    shutil.rmtree(d, ignore_errors=True)
+    errfile.seek(0)
+    err = errfile.read().decode(errors="replace")
+    elapsed = time.monotonic() - t0
+    ok = not stalled and proc.returncode == 42 and not host.errors
+    if not ok:
+        keep = os.path.join(tempfile.gettempdir(), "vmm-soak-%d.log" %
+                            int(time.time()))
+        with open(keep, "w") as f:
+            f.write("\n".join(console) + "\n--- stderr\n" + err)
+        print("--- guest console (last 80 lines; all of it and the VMM's "
+              "stderr in %s):" % keep)
+        print("\n".join(console[-80:]))
+        print("--- VMM stderr:")
+        print(err)
+    check(not stalled, "no stall (%s)" % (stalled or "every round in time"))
+    check(not host.errors, "host servers saw every byte right (%s)" % (
+        host.errors[:3] or "ok"))
+    check(done[0] == rounds, "%d of %d rounds passed" % (done[0], rounds))
+    check(proc.returncode == 42, "debug-exit 42 from the guest (got %s)" %
+          proc.returncode)
+    check(re.search(r"^dump: virtio-vsock q1 ready 1 .* \| guest: avail_idx",
+                    err, re.M) is not None and
+          re.search(r"^dump: vsock active 1 ", err, re.M) is not None,
+          "SIGUSR1 dumped the queues and the device to stderr")
+    print("soak: %d rounds of %d bytes each way, %d round trips, %d "
+          "connects, %d SEQPACKET messages, %d vCPU(s), %s: %.1f s" % (
+              done[0], size, rtt, cps, seq, int(cpus), fmt, elapsed))
+
+
 def main():
     if len(sys.argv) < 3:
         print(__doc__)
@@ -770,7 +994,7 @@ def main():
     case, args = sys.argv[1], sys.argv[2:]
     {"cli": case_cli, "dtb": case_dtb, "mini": case_mini,
      "guest": case_guest, "panic": case_panic,
-     "vsock": case_vsock}[case](*args)
+     "vsock": case_vsock, "soak": case_soak}[case](*args)
     print("%d passed, %d failed" % (0 if failures else 1,
                                     1 if failures else 0))
     sys.exit(1 if failures else 0)
