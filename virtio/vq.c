@@ -443,3 +443,10 @@ bool vq_enable_notify(struct vq *vq)
 	vq_set_notify(vq, true);
 	return vq_has_avail(vq);
 }
+
+void vq_fill(struct vq *vq, bool (*fill)(void *arg), void *arg)
+{
+	/* Ends: each round takes at least one buffer for pending work. */
+	while (!fill(arg) && vq_enable_notify(vq))
+		;
+}

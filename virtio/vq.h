@@ -144,4 +144,15 @@ bool vq_has_avail(struct vq *vq);
  */
 bool vq_enable_notify(struct vq *vq);
 
+/*
+ * For a device that takes buffers only as it has work for them (vsock RX):
+ * `fill` uses available buffers until it has no more work (returns true)
+ * or runs out of buffers (false). Out of buffers, ask to be notified and
+ * look again; if the driver posted more meanwhile, fill again, and ask
+ * again if those run out too: the request names the slot after the last
+ * one taken, and a request the driver has already passed brings no
+ * notification for its next buffers (a lost wake-up).
+ */
+void vq_fill(struct vq *vq, bool (*fill)(void *arg), void *arg);
+
 #endif

@@ -287,11 +287,21 @@ static void rx_payload(struct vsock_dev *d, struct vq *vq,
 	vsock_muxer_rx_data(&d->mx, rx->mc, 0, NULL);
 }
 
-static bool rx_fill_once(struct vsock_dev *d, struct vq *vq)
+/*
+ * Fill RX buffers with what the muxer has for the guest. Returns false
+ * only when the guest's ring ran dry with work left (vq_fill then asks for
+ * a notification); true when the work is done, or when the buffers we
+ * hold are all lent to host receives, whose completions call us again.
+ */
+static bool rx_fill(void *arg)
 {
+	struct vsock_dev *d = arg;
+	struct vq *vq = virtio_mmio_queue(d->mmio, VSOCK_QUEUE_RX);
 	struct vsock_rxbuf *rb;
 	bool need_room = false;
 
+	if (!vq)
+		return true;
 	while ((rb = rx_buffer(d, vq, need_room))) {
 		struct vsock_rx rx = vsock_muxer_next_rx(&d->mx, rb->room);
 
@@ -312,7 +322,7 @@ static bool rx_fill_once(struct vsock_dev *d, struct vq *vq)
 			break;
 		}
 	}
-	return false; /* out of buffers */
+	return vq_has_avail(vq);
 }
 
 static void vsock_dev_rx_kick(struct vsock_dev *d)
@@ -322,13 +332,8 @@ static void vsock_dev_rx_kick(struct vsock_dev *d)
 	if (!d->active)
 		return;
 	vq = virtio_mmio_queue(d->mmio, VSOCK_QUEUE_RX);
-	if (!vq)
-		return;
-	if (!rx_fill_once(d, vq)) {
-		/* Out of guest buffers: ask for a kick when it posts more. */
-		if (vq_enable_notify(vq))
-			rx_fill_once(d, vq);
-	}
+	if (vq)
+		vq_fill(vq, rx_fill, d);
 }
 
 void vsock_dev_rx_return(struct vsock_dev *d, struct vsock_rxbuf *rb,

@@ -764,6 +764,81 @@ START_TEST(set_notify_avail_event)
 }
 END_TEST
 
+/*
+ * vq_fill with the interleaving that lost wake-ups: the device ran dry,
+ * and the driver posted two buffers after the device's last look but
+ * before its notification request, seeing no request yet, so without a
+ * notification. The device takes those too and runs dry again: its
+ * request must now name the slot after them, or the driver's next buffer
+ * (past the old request) comes with no notification at all.
+ */
+struct fill_ctx {
+	unsigned int rounds, taken;
+};
+
+static bool fill_taking_all(void *arg)
+{
+	const struct vq_driver_buf b = { BUF, 4, false };
+	struct fill_ctx *f = arg;
+	struct vq_chain c;
+
+	while (vq_pop(&vq, &c) == 1) {
+		ck_assert_int_eq(vq_push(&vq, c.head, 0), 0);
+		f->taken++;
+	}
+	if (f->rounds++ == 0) {
+		vq_driver_add_chain(&drv, &b, 1);
+		vq_driver_add_chain(&drv, &b, 1);
+	}
+	return false; /* work left, ring dry */
+}
+
+/* The driver's side of EVENT_IDX: does moving avail->idx need a kick? */
+static bool driver_kicks(uint16_t old, uint16_t new)
+{
+	uint16_t event = vq_driver_avail_event(&drv);
+
+	return (uint16_t)(new - event - 1) < (uint16_t)(new - old);
+}
+
+START_TEST(fill_rearms_after_late_buffers)
+{
+	const struct vq_driver_buf b = { BUF, 4, false };
+	struct fill_ctx f = { 0 };
+	uint16_t old;
+	uint32_t id, len;
+
+	vq_driver_add_chain(&drv, &b, 1);
+	vq_fill(&vq, fill_taking_all, &f);
+	ck_assert_uint_eq(f.taken, 3);
+	ck_assert_uint_eq(f.rounds, 2);
+	ck_assert_uint_eq(vq_driver_avail_event(&drv), 3);
+	while (vq_driver_get_used(&drv, &id, &len))
+		;
+	old = vq_driver_avail_idx(&drv);
+	vq_driver_add_chain(&drv, &b, 1);
+	ck_assert_msg(driver_kicks(old, vq_driver_avail_idx(&drv)),
+		      "the next buffer must come with a notification");
+}
+END_TEST
+
+/* A fill step with nothing to do keeps what it has: no request. */
+static bool fill_idle(void *arg)
+{
+	(*(unsigned int *)arg)++;
+	return true;
+}
+
+START_TEST(fill_idle_no_request)
+{
+	unsigned int calls = 0;
+
+	vq_fill(&vq, fill_idle, &calls);
+	ck_assert_uint_eq(calls, 1);
+	ck_assert_uint_eq(vq_driver_avail_event(&drv), 0);
+}
+END_TEST
+
 /* ---- vq_init ---- */
 
 static const struct {
@@ -885,6 +960,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, event_idx_full_wrap);
 	tcase_add_test(tc, set_notify_avail_event);
 	tcase_add_test(tc, enable_notify_rechecks);
+	tcase_add_test(tc, fill_rearms_after_late_buffers);
+	tcase_add_test(tc, fill_idle_no_request);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("notify_flags");
