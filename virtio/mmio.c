@@ -85,7 +85,22 @@ static void reset_locked(struct virtio_mmio *m)
 static void raise_locked(struct virtio_mmio *m, uint32_t why)
 {
 	m->interrupt_status |= why;
+	m->unacked_checks = 0;
 	m->host.irq(m->host.opaque);
+}
+
+void virtio_mmio_check_irq(struct virtio_mmio *m)
+{
+	if (!m->interrupt_status || !(m->status & VIRTIO_STATUS_DRIVER_OK)) {
+		m->unacked_checks = 0;
+		return;
+	}
+	if (++m->unacked_checks < 2)
+		return;
+	log_debug_rl(&m->rl, "%s: interrupt 0x%x not acknowledged: sent again",
+		     m->cfg.name, m->interrupt_status);
+	m->irqs_resent++;
+	raise_locked(m, 0);
 }
 
 /* Only a driver that got as far as DRIVER_OK expects to hear of config. */
@@ -161,9 +176,10 @@ void virtio_mmio_dump(struct virtio_mmio *m, FILE *f)
 
 	pthread_mutex_lock(&m->lock);
 	fprintf(f, "dump: %s status 0x%x interrupt_status 0x%x features 0x%llx "
-		"config_irqs %llu\n", m->cfg.name, m->status,
+		"config_irqs %llu irqs_resent %llu\n", m->cfg.name, m->status,
 		m->interrupt_status, (unsigned long long)m->driver_features,
-		(unsigned long long)m->irqs_config);
+		(unsigned long long)m->irqs_config,
+		(unsigned long long)m->irqs_resent);
 	for (q = 0; q < m->cfg.nr_queues; q++) {
 		const struct vq *vq = &m->queues[q].vq;
 		const struct virtio_mmio_qstats *s = &m->qstats[q];
@@ -367,6 +383,7 @@ static void reg_write_locked(struct virtio_mmio *m, uint64_t off, uint32_t v)
 		return;
 	case VIRTIO_MMIO_INTERRUPT_ACK:
 		m->interrupt_status &= ~v;
+		m->unacked_checks = 0;
 		return;
 	case VIRTIO_MMIO_STATUS:
 		status_write_locked(m, v);

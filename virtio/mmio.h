@@ -149,6 +149,9 @@ struct virtio_mmio {
 	struct virtio_mmio_queue queues[VIRTIO_MMIO_MAX_QUEUES];
 	struct virtio_mmio_qstats qstats[VIRTIO_MMIO_MAX_QUEUES];
 	uint64_t irqs_config; /* config-change interrupts raised */
+	unsigned int unacked_checks; /* virtio_mmio_check_irq() calls since
+				       the last raise or ACK */
+	uint64_t irqs_resent; /* edges sent again for an unacked status */
 	struct log_ratelimit rl;
 };
 
@@ -176,6 +179,14 @@ void virtio_mmio_config_changed(struct virtio_mmio *m);
 void virtio_mmio_set_needs_reset(struct virtio_mmio *m);
 /* Ask the host to notify queue `q` again later (fairness). */
 void virtio_mmio_requeue(struct virtio_mmio *m, unsigned int q);
+/*
+ * For a device's periodic timer (lock held): an interrupt raised but not
+ * acknowledged by two consecutive calls is raised again. The status bits
+ * stay set until the driver's ACK, so a second edge is always harmless,
+ * and it undoes an edge lost below us (seen in nested KVM under TCG: the
+ * driver never ran its handler and waited forever for that interrupt).
+ */
+void virtio_mmio_check_irq(struct virtio_mmio *m);
 /*
  * Write the transport's state to `f`: status, features, and per queue both
  * sides' ring indices, event-idx fields and counters; then the device's own

@@ -774,6 +774,9 @@ static void print_stats(struct vm *vm)
 		fprintf(stderr, "stat: startup_us %lld\n",
 			(long long)(first - cfg->start_ns) / 1000);
 	print_exit_counts(vm, "stat: ");
+	if (vm->vsock_virtio.mmio)
+		fprintf(stderr, "stat: vsock_irqs_resent %llu\n",
+			(unsigned long long)vm->vsock_virtio.mmio->irqs_resent);
 	if (vm->vsock) {
 		struct vsock_dev_stats st;
 

@@ -10,6 +10,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "pattern.h"
 #include "test_log.h"
 #include "test_run.h"
+#include "util.h"
 #include "vsock_driver.h"
 #include "vsock_flow.h"
 #include "vsock_host.h"
@@ -133,6 +135,53 @@ static void converse(struct vsock_host_peer *p, unsigned int n,
 }
 
 /* ---- basics ---- */
+
+/*
+ * The stall seen in the nested bed: the device published the echo and
+ * raised its interrupt, the edge was lost below it, and the driver (which
+ * only looks when interrupted) waited forever with the status bit still
+ * set. The device must send the interrupt again while it stays unacked.
+ */
+START_TEST(lost_interrupt_is_sent_again)
+{
+	struct vsock_host_peer p = { .lfd = listen_port(PORT), .accept_n = 1,
+				     .echo = true };
+	uint64_t t0;
+	struct vsock_sock *s;
+	uint8_t in = 0;
+
+	start_default();
+	vsock_host_peer_start(&p);
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), 0);
+	d.drop_irqs = UINT_MAX;
+	ck_assert_int_eq(vsock_driver_send(s, "x", 1), 0);
+	/* Wait for the echo in the RX used ring; its interrupt was lost. */
+	t0 = util_now_ns();
+	while (vq_driver_used_idx(&d.q[0]) == d.q[0].last_used) {
+		vsock_driver_pump(&d, 1000);
+		ck_assert_msg(util_now_ns() - t0 < 5000000000ull,
+			      "the echo never reached the RX ring");
+	}
+	d.drop_irqs = 0;
+	ck_assert_uint_gt(d.st.irqs_lost, 0);
+	ck_assert_uint_ne(d.m->interrupt_status, 0);
+	/* From here on interrupts arrive: the device has to send it again. */
+	t0 = util_now_ns();
+	while (!s->rxq_len) {
+		vsock_driver_pump(&d, 10000);
+		ck_assert_msg(util_now_ns() - t0 < 5000000000ull,
+			      "no interrupt for 5 s: the driver waits forever");
+	}
+	ck_assert_uint_ge(d.m->irqs_resent, 1);
+	ck_assert_int_eq(vsock_driver_recv_all(s, &in, 1), 0);
+	ck_assert_uint_eq(in, 'x');
+	vsock_driver_close(s, true);
+	vsock_flow_join_peer(&d, &p);
+	vsock_driver_settle(&d, 3);
+	vsock_host_peer_free(&p);
+	close(p.lfd);
+}
+END_TEST
 
 START_TEST(config_and_features)
 {
@@ -1105,6 +1154,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, no_listener_is_refused);
 	tcase_add_test(tc, no_uds_is_refused);
 	tcase_add_test(tc, echo_through_unix_listener);
+	tcase_add_test(tc, lost_interrupt_is_sent_again);
 	tcase_add_test(tc, many_conversations);
 	tcase_add_test(tc, host_closes_first);
 	tcase_add_test(tc, guest_rst_closes_host_socket);
