@@ -799,7 +799,7 @@ class SoakHost:
                                (7002, self.source, socket.SOCK_STREAM),
                                (7003, self.echo, socket.SOCK_STREAM),
                                (7004, None, socket.SOCK_STREAM),
-                               (7005, self.seq_echo, socket.SOCK_SEQPACKET)]:
+                               (7005, self.echo, socket.SOCK_SEQPACKET)]:
             s = socket.socket(socket.AF_UNIX, kind)
             s.bind("%s_%d" % (self.uds, port))
             s.listen(256)
@@ -862,19 +862,12 @@ class SoakHost:
 
     @staticmethod
     def echo(c):
-        while True:
-            b = c.recv(4096)
-            if not b:
-                return None
-            c.sendall(b)
-
-    @staticmethod
-    def seq_echo(c):
+        """Stream or SEQPACKET (a message is one recv, one send)."""
         while True:
             b = c.recv(65536)
             if not b:
                 return None
-            c.send(b)
+            c.sendall(b)
 
     def close(self):
         for s in self.socks:
