@@ -180,7 +180,7 @@ void virtio_mmio_set_needs_reset(struct virtio_mmio *m);
 /* Ask the host to notify queue `q` again later (fairness). */
 void virtio_mmio_requeue(struct virtio_mmio *m, unsigned int q);
 /*
- * For a device's periodic timer (lock held): an interrupt raised but not
+ * For the host's periodic timer (lock held): an interrupt raised but not
  * acknowledged by two consecutive calls is raised again. The status bits
  * stay set until the driver's ACK, so a second edge is always harmless,
  * and it undoes an edge lost below us (seen in nested KVM under TCG: the

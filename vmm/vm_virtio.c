@@ -34,6 +34,31 @@ static void host_requeue(void *opaque, unsigned int q)
 		kick_fd(vv->q[q].efd);
 }
 
+/* How often an unacknowledged interrupt is looked for (sent again after
+ * two looks, i.e. 250-500 ms). */
+#define VM_VIRTIO_IRQ_CHECK_NS (250ll * 1000 * 1000)
+
+static int arm_irq_check(struct vm_virtio *vv)
+{
+	vv->irq_check_ts.tv_sec = VM_VIRTIO_IRQ_CHECK_NS / 1000000000;
+	vv->irq_check_ts.tv_nsec = VM_VIRTIO_IRQ_CHECK_NS % 1000000000;
+	return evloop_timeout(&vv->vm->loop, &vv->irq_check_op,
+			      &vv->irq_check_ts);
+}
+
+static void on_irq_check(struct evloop_op *op, int res, uint32_t flags)
+{
+	struct vm_virtio *vv = container_of(op, struct vm_virtio, irq_check_op);
+
+	(void)res;
+	(void)flags;
+	pthread_mutex_lock(&vv->mmio->lock);
+	virtio_mmio_check_irq(vv->mmio);
+	pthread_mutex_unlock(&vv->mmio->lock);
+	if (arm_irq_check(vv))
+		log_err("%s: cannot re-arm the interrupt check", vv->mdev->name);
+}
+
 static int arm(struct vm_virtio_queue *q)
 {
 	return evloop_read(&q->vv->vm->loop, &q->op, q->efd, &q->buf,
@@ -134,7 +159,8 @@ int vm_virtio_start(struct vm_virtio *vv)
 		if (ret)
 			return ret;
 	}
-	return 0;
+	vv->irq_check_op.handler = on_irq_check;
+	return arm_irq_check(vv);
 }
 
 void vm_virtio_destroy(struct vm_virtio *vv)

@@ -2,7 +2,8 @@
  * vm_virtio: binds a virtio-mmio transport to the VM: its register window
  * on the MMIO bus, one KVM ioeventfd per queue (QueueNotify writes with
  * that queue's index complete in the kernel and wake the event loop, no
- * exit to this process), and a KVM irqfd for its interrupt line.
+ * exit to this process), a KVM irqfd for its interrupt line, and a timer
+ * that sends an unacknowledged interrupt again (virtio_mmio_check_irq).
  */
 #ifndef VMM_VM_VIRTIO_H
 #define VMM_VM_VIRTIO_H
@@ -32,6 +33,8 @@ struct vm_virtio {
 	int irqfd;
 	unsigned int nr_queues;
 	struct vm_virtio_queue q[VIRTIO_MMIO_MAX_QUEUES];
+	struct evloop_op irq_check_op;
+	struct __kernel_timespec irq_check_ts;
 	struct log_ratelimit rl;
 };
 

@@ -651,7 +651,6 @@ static void on_tick(struct evloop_op *op, int res, uint32_t flags)
 	vsock_backend_tick(d);
 	vsock_dev_rx_kick(d);
 	signal_used(d);
-	virtio_mmio_check_irq(d->mmio);
 	vsock_dev_unlock(d);
 	if (evloop_timeout(d->loop, &d->tick_op, &d->tick_ts))
 		log_err("cannot re-arm the vsock timer");

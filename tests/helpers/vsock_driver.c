@@ -943,10 +943,24 @@ static int do_requeues(struct vsock_driver *d)
 	return n;
 }
 
+/* The host's interrupt check, every 250 ms as vm_virtio runs it. */
+static void check_irq(struct vsock_driver *d)
+{
+	uint64_t now = util_now_ns();
+
+	if (now - d->irq_check_ns < 250000000ull)
+		return;
+	d->irq_check_ns = now;
+	pthread_mutex_lock(&d->m->lock);
+	virtio_mmio_check_irq(d->m);
+	pthread_mutex_unlock(&d->m->lock);
+}
+
 int vsock_driver_pump(struct vsock_driver *d, unsigned int wait_us)
 {
 	int progress, n;
 
+	check_irq(d);
 	flush_ctrl(d);
 	post_rx(d);
 	post_ev(d);

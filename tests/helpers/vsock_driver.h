@@ -153,6 +153,7 @@ struct vsock_driver {
 
 	/* private */
 	uint64_t irqs_seen;
+	uint64_t irq_check_ns; /* last virtio_mmio_check_irq() */
 	uint32_t requeue_mask;
 	uint16_t notified[3]; /* avail idx at the last notification */
 	bool need_kick[3];
