@@ -649,8 +649,9 @@ static void on_tick(struct evloop_op *op, int res, uint32_t flags)
 	vsock_dev_sync(d);
 	vsock_muxer_tick(&d->mx, util_now_ns(), vsock_backend_expired, d);
 	vsock_backend_tick(d);
-	vsock_dev_rx_kick(d);
-	signal_used(d);
+	/* A whole pass, TX included: no direction waits for good on a
+	 * notification lost on its way to us. */
+	vsock_dev_process(d);
 	vsock_dev_unlock(d);
 	if (evloop_timeout(d->loop, &d->tick_op, &d->tick_ts))
 		log_err("cannot re-arm the vsock timer");

@@ -914,7 +914,10 @@ static void kick(struct vsock_driver *d, unsigned int q)
 		need = !(vq_driver_used_flags(v) & VRING_USED_F_NO_NOTIFY);
 	}
 	d->notified[q] = new_idx;
-	if (need) {
+	if (need && d->drop_notifies) {
+		d->drop_notifies--;
+		d->st.notifies_lost++;
+	} else if (need) {
 		d->st.notifies++;
 		dev_notify(d, q);
 	}

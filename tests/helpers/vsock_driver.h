@@ -126,6 +126,7 @@ struct vsock_sock {
 struct vsock_driver_stats {
 	uint64_t irqs, config_irqs;
 	uint64_t irqs_lost; /* dropped on purpose (drop_irqs) */
+	uint64_t notifies_lost; /* dropped on purpose (drop_notifies) */
 	uint64_t rx_pkts[8]; /* by op */
 	uint64_t tx_pkts;
 	uint64_t strays; /* packets for no socket (answered by RST) */
@@ -150,6 +151,8 @@ struct vsock_driver {
 	 * a violation once one was lost).
 	 */
 	unsigned int drop_irqs;
+	/* Likewise lose the next `drop_notifies` queue notifications. */
+	unsigned int drop_notifies;
 
 	/* private */
 	uint64_t irqs_seen;
