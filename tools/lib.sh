@@ -95,13 +95,16 @@ VMM_CACHE=${VMM_CACHE_DIR:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/vmm}
 # The package of Debian's stock kernel (linux-image-amd64 depends on it).
 stock_kernel_package() {
 	local pkg
-	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-		sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p' | head -n 1)
+	depends() {
+		apt-cache depends linux-image-amd64 2>/dev/null |
+			sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p' |
+			head -n 1
+	}
+	pkg=$(depends)
 	if [ -z "$pkg" ]; then
 		step "packages: refreshing the package lists"
 		apt_get update -q >&2
-		pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-			sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p' | head -n 1)
+		pkg=$(depends)
 	fi
 	[ -n "$pkg" ] || die "cannot find Debian's linux-image-amd64 kernel package"
 	echo "$pkg"
