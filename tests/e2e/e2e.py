@@ -39,6 +39,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -62,6 +63,8 @@ def check(cond, what):
 
 def need_kvm():
     try:
+        if not stat.S_ISCHR(os.stat("/dev/kvm").st_mode):
+            raise OSError("not a character device")
         fd = os.open("/dev/kvm", os.O_RDWR)
         os.close(fd)
     except OSError as e:
