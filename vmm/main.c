@@ -65,6 +65,8 @@ static const char usage_text[] =
 	"  -q, --quiet            only errors\n"
 	"  -h, --help             show this help\n"
 	"  -V, --version          show the version\n"
+	"  (kill -USR1 <pid>      dump every queue's and connection's state to\n"
+	"                         stderr and carry on)\n"
 	"\n"
 	"Exit status: 0 guest reboot/reset; N the byte the guest wrote to the\n"
 	"debug-exit port (I/O 0x501); 1 VMM error or bad usage; 2 guest kernel\n"
