@@ -263,6 +263,23 @@ static bool handle_exit(struct vcpu *v)
 	}
 }
 
+static void vcpu_dump(struct vcpu *v)
+{
+	struct kvm_regs regs;
+	struct kvm_mp_state mp = { 0 };
+
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 ||
+	    ioctl(v->fd, KVM_GET_MP_STATE, &mp) < 0) {
+		fprintf(stderr, "dump: vcpu%u state unreadable: %s\n", v->id,
+			strerror(errno));
+		return;
+	}
+	fprintf(stderr, "dump: vcpu%u rip 0x%llx rsp 0x%llx rflags 0x%llx "
+		"(IF %d) mp_state %u\n", v->id, (unsigned long long)regs.rip,
+		(unsigned long long)regs.rsp, (unsigned long long)regs.rflags,
+		!!(regs.rflags & 0x200), mp.mp_state);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -279,6 +296,11 @@ static void *vcpu_thread(void *arg)
 			atomic_store(&vm->first_run_ns,
 				     (int64_t)util_now_ns());
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (atomic_exchange(&v->dump_req, false)) {
+				/* Kicked for a dump, not to stop: run on. */
+				v->run->immediate_exit = 0;
+				vcpu_dump(v);
+			}
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
 			log_err("vCPU %u: KVM_RUN failed: %s", v->id,
@@ -313,6 +335,14 @@ void vcpu_kick(struct vcpu *v)
 	 */
 	v->run->immediate_exit = 1;
 	pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+}
+
+void vcpu_request_dump(struct vcpu *v)
+{
+	if (!v->started)
+		return;
+	atomic_store(&v->dump_req, true);
+	vcpu_kick(v);
 }
 
 void vcpu_join(struct vcpu *v)

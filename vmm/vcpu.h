@@ -7,6 +7,7 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "boot_x86.h"
@@ -20,6 +21,7 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool started;
+	atomic_bool dump_req; /* vcpu_request_dump() */
 };
 
 int vcpu_create(struct vcpu *v, struct vm *vm, unsigned int id);
@@ -28,6 +30,11 @@ int vcpu_setup_boot(struct vcpu *v, const struct boot_x86_entry *e);
 int vcpu_start(struct vcpu *v);
 /* Make a running KVM_RUN return so the thread sees the stop request. */
 void vcpu_kick(struct vcpu *v);
+/*
+ * Ask the vCPU thread to print one "dump: " line of its state (RIP,
+ * RFLAGS, run state) to stderr, from outside KVM_RUN, then go on.
+ */
+void vcpu_request_dump(struct vcpu *v);
 void vcpu_join(struct vcpu *v);
 void vcpu_destroy(struct vcpu *v);
 

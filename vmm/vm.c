@@ -753,8 +753,12 @@ static void print_exit_counts(struct vm *vm, const char *prefix)
 
 void vm_dump(struct vm *vm)
 {
+	unsigned int i;
+
 	log_info("state dump (SIGUSR1)");
 	print_exit_counts(vm, "dump: ");
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_request_dump(&vm->vcpus[i]);
 	if (vm->rng_virtio.mmio)
 		virtio_mmio_dump(vm->rng_virtio.mmio, stderr);
 	if (vm->vsock_virtio.mmio)

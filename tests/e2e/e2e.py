@@ -977,8 +977,9 @@ def case_soak(vmm, top, cpus="1", fmt="bzImage"):
           proc.returncode)
     check(re.search(r"^dump: virtio-vsock q1 ready 1 .* \| guest: avail_idx",
                     err, re.M) is not None and
-          re.search(r"^dump: vsock active 1 ", err, re.M) is not None,
-          "SIGUSR1 dumped the queues and the device to stderr")
+          re.search(r"^dump: vsock active 1 ", err, re.M) is not None and
+          len(re.findall(r"^dump: vcpu\d+ rip 0x", err, re.M)) == int(cpus),
+          "SIGUSR1 dumped the vCPUs, the queues and the device to stderr")
     m = re.search(r"^stat: vsock_irqs_resent (\d+)", err, re.M)
     print("soak: interrupts sent again after no acknowledgement: %s" % (
         m.group(1) if m else "?"))
