@@ -136,59 +136,76 @@ static void converse(struct vsock_host_peer *p, unsigned int n,
 
 /* ---- basics ---- */
 
+/* A connection to an echoing host peer, for the lost-signal tests. */
+static struct vsock_sock *echo_open(struct vsock_host_peer *p)
+{
+	struct vsock_sock *s;
+
+	*p = (struct vsock_host_peer){ .lfd = listen_port(PORT),
+				       .accept_n = 1, .echo = true };
+	start_default();
+	vsock_host_peer_start(p);
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), 0);
+	vsock_driver_settle(&d, 3);
+	return s;
+}
+
+/* Pump until `s` has received something, failing with `why` after 5 s. */
+static void pump_until_received(struct vsock_sock *s, const char *why)
+{
+	uint64_t t0 = util_now_ns();
+
+	while (!s->rxq_len) {
+		vsock_driver_pump(&d, 10000);
+		ck_assert_msg(util_now_ns() - t0 < 5000000000ull, "%s", why);
+	}
+}
+
+/* The echo of `c` arrives; then an orderly close. */
+static void echo_close(struct vsock_host_peer *p, struct vsock_sock *s,
+		       uint8_t c)
+{
+	uint8_t in = 0;
+
+	ck_assert_int_eq(vsock_driver_recv_all(s, &in, 1), 0);
+	ck_assert_uint_eq(in, c);
+	vsock_driver_close(s, true);
+	vsock_flow_join_peer(&d, p);
+	vsock_driver_settle(&d, 3);
+	vsock_host_peer_free(p);
+	close(p->lfd);
+}
+
 /*
- * The other direction: the guest's TX notification is lost on its way to
- * the device (and the guest, past avail_event, sends no other). The
- * device's periodic pass takes the packet anyway.
+ * The guest's TX notification is lost on its way to the device (and the
+ * guest, past avail_event, sends no other). The device's periodic pass
+ * takes the packet anyway.
  */
 START_TEST(lost_notification_is_caught_up)
 {
-	struct vsock_host_peer p = { .lfd = listen_port(PORT), .accept_n = 1,
-				     .echo = true };
-	struct vsock_sock *s;
-	uint8_t in = 0;
-	uint64_t t0;
+	struct vsock_host_peer p;
+	struct vsock_sock *s = echo_open(&p);
 
-	start_default();
-	vsock_host_peer_start(&p);
-	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), 0);
-	vsock_driver_settle(&d, 3);
 	d.drop_notifies = 1;
 	ck_assert_int_eq(vsock_driver_send(s, "y", 1), 0);
 	ck_assert_uint_eq(d.st.notifies_lost, 1);
-	t0 = util_now_ns();
-	while (!s->rxq_len) {
-		vsock_driver_pump(&d, 10000);
-		ck_assert_msg(util_now_ns() - t0 < 5000000000ull,
-			      "the packet sat in the TX ring for 5 s");
-	}
-	ck_assert_int_eq(vsock_driver_recv_all(s, &in, 1), 0);
-	ck_assert_uint_eq(in, 'y');
-	vsock_driver_close(s, true);
-	vsock_flow_join_peer(&d, &p);
-	vsock_driver_settle(&d, 3);
-	vsock_host_peer_free(&p);
-	close(p.lfd);
+	pump_until_received(s, "the packet sat in the TX ring for 5 s");
+	echo_close(&p, s, 'y');
 }
 END_TEST
 
 /*
- * The stall seen in the nested bed: the device published the echo and
- * raised its interrupt, the edge was lost below it, and the driver (which
- * only looks when interrupted) waited forever with the status bit still
- * set. The device must send the interrupt again while it stays unacked.
+ * The device published the echo and raised its interrupt; the edge is
+ * lost on its way to the guest, and the driver (which only looks when
+ * interrupted) would wait forever with the status bit still set. The
+ * device must send the interrupt again while it stays unacknowledged.
  */
 START_TEST(lost_interrupt_is_sent_again)
 {
-	struct vsock_host_peer p = { .lfd = listen_port(PORT), .accept_n = 1,
-				     .echo = true };
+	struct vsock_host_peer p;
+	struct vsock_sock *s = echo_open(&p);
 	uint64_t t0;
-	struct vsock_sock *s;
-	uint8_t in = 0;
 
-	start_default();
-	vsock_host_peer_start(&p);
-	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), 0);
 	d.drop_irqs = UINT_MAX;
 	ck_assert_int_eq(vsock_driver_send(s, "x", 1), 0);
 	/* Wait for the echo in the RX used ring; its interrupt was lost. */
@@ -202,20 +219,9 @@ START_TEST(lost_interrupt_is_sent_again)
 	ck_assert_uint_gt(d.st.irqs_lost, 0);
 	ck_assert_uint_ne(d.m->interrupt_status, 0);
 	/* From here on interrupts arrive: the device has to send it again. */
-	t0 = util_now_ns();
-	while (!s->rxq_len) {
-		vsock_driver_pump(&d, 10000);
-		ck_assert_msg(util_now_ns() - t0 < 5000000000ull,
-			      "no interrupt for 5 s: the driver waits forever");
-	}
+	pump_until_received(s, "no interrupt for 5 s: the driver waits forever");
 	ck_assert_uint_ge(d.m->irqs_resent, 1);
-	ck_assert_int_eq(vsock_driver_recv_all(s, &in, 1), 0);
-	ck_assert_uint_eq(in, 'x');
-	vsock_driver_close(s, true);
-	vsock_flow_join_peer(&d, &p);
-	vsock_driver_settle(&d, 3);
-	vsock_host_peer_free(&p);
-	close(p.lfd);
+	echo_close(&p, s, 'x');
 }
 END_TEST
 
