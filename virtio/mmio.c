@@ -175,6 +175,12 @@ void virtio_mmio_dump(struct virtio_mmio *m, FILE *f)
 	unsigned int q;
 
 	pthread_mutex_lock(&m->lock);
+	/*
+	 * Lines are written in pieces: hold the stream, or another thread's
+	 * line (a vCPU's dump) lands in the middle. After the transport lock,
+	 * in the order a log call made under that lock takes them.
+	 */
+	flockfile(f);
 	fprintf(f, "dump: %s status 0x%x interrupt_status 0x%x features 0x%llx "
 		"config_irqs %llu irqs_resent %llu\n", m->cfg.name, m->status,
 		m->interrupt_status, (unsigned long long)m->driver_features,
@@ -204,6 +210,7 @@ void virtio_mmio_dump(struct virtio_mmio *m, FILE *f)
 	}
 	if (m->cfg.ops->dump)
 		m->cfg.ops->dump(m->cfg.dev, f);
+	funlockfile(f);
 	pthread_mutex_unlock(&m->lock);
 }
 
