@@ -183,8 +183,8 @@ void virtio_mmio_requeue(struct virtio_mmio *m, unsigned int q);
  * For the host's periodic timer (lock held): an interrupt raised but not
  * acknowledged by two consecutive calls is raised again. The status bits
  * stay set until the driver's ACK, so a second edge is always harmless,
- * and it undoes an edge lost below us (seen in nested KVM under TCG: the
- * driver never ran its handler and waited forever for that interrupt).
+ * and it undoes an edge lost on its way to the driver, which would
+ * otherwise wait forever for it.
  */
 void virtio_mmio_check_irq(struct virtio_mmio *m);
 /*

@@ -296,15 +296,17 @@ static void *vcpu_thread(void *arg)
 			atomic_store(&vm->first_run_ns,
 				     (int64_t)util_now_ns());
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			int err = errno;
+
 			if (atomic_exchange(&v->dump_req, false)) {
 				/* Kicked for a dump, not to stop: run on. */
 				v->run->immediate_exit = 0;
 				vcpu_dump(v);
 			}
-			if (errno == EINTR || errno == EAGAIN)
+			if (err == EINTR || err == EAGAIN)
 				continue;
 			log_err("vCPU %u: KVM_RUN failed: %s", v->id,
-				strerror(errno));
+				strerror(err));
 			vm_request_stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
 			break;
 		}
