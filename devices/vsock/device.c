@@ -1,6 +1,6 @@
 /*
  * device: the virtio-vsock device proper: config space, features, and the
- * mapping between virtqueue chains and packets (see vsock.h, vsock_int.h).
+ * mapping between virtqueue chains and packets (see vsock.h, backend.h).
  *
  * TX: each chain is one packet: a 44-byte header then its payload, in any
  * split across descriptors (header alone, header and data together, data
@@ -16,7 +16,7 @@
  * available again while we still hold it.
  */
 #define LOG_TAG "vsock"
-#include "vsock.h"
+#include "devices/vsock/vsock.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -24,16 +24,69 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "util.h"
-#include "vsock_int.h"
+#include "devices/vsock/backend.h"
+#include "vmm/util.h"
 
-void vsock_dev_lock(struct vsock_dev *d)
+#define VSOCK_QUEUE_MAX 256u /* queue size we offer */
+#define VSOCK_RX_POOL 64u /* RX chains the device holds at once */
+#define VSOCK_TX_BUDGET 256u /* TX chains per pass, then requeue */
+
+struct vsock_dev {
+	struct evloop *loop;
+	struct virtio_mmio *mmio;
+	pthread_t loop_thread;
+	bool started;
+
+	struct vsock_muxer mx; /* its cfg: CID, limits, SEQPACKET */
+	bool active; /* DRIVER_OK and not reset since */
+	bool reset_pending; /* set by reset(), acted on by the loop thread */
+	uint32_t gen;
+
+	int kick_efd; /* wakes the loop thread after activate/reset */
+	uint64_t kick_buf;
+	struct evloop_op kick_op;
+	struct evloop_op tick_op;
+	struct __kernel_timespec tick_ts;
+
+	struct vsock_txbuf txbufs[VSOCK_QUEUE_MAX]; /* by chain head */
+	struct vsock_rxbuf rxbufs[VSOCK_RX_POOL];
+	bool tx_used, rx_used; /* pushed since the last signal */
+
+	const struct vsock_backend_ops *be_ops;
+	struct vsock_backend *be;
+
+	struct vsock_dev_stats stats;
+	struct log_ratelimit rl;
+};
+
+static void vsock_dev_process(struct vsock_dev *d);
+static void vsock_dev_sync(struct vsock_dev *d);
+
+/*
+ * The entry bracket: every entry into the device from the event loop (a
+ * backend completion or accept, the wake-up, the timer) runs between
+ * these two. Enter takes the transport lock (the vCPU threads' config and
+ * status accesses take it too) and finishes a pending reset; leave takes
+ * guest TX, fills RX buffers with whatever the entry made ready, raises
+ * the interrupts, and drops the lock. The transport's own entry (a queue
+ * notification, vsock_queue_notify) holds the lock already and runs the
+ * same pass. Entries never nest: nothing called inside one enters again,
+ * and the backend defers freeing what a caller up the stack still uses
+ * (backend.h).
+ */
+static void dev_enter(void *opaque)
 {
+	struct vsock_dev *d = opaque;
+
 	pthread_mutex_lock(&d->mmio->lock);
+	vsock_dev_sync(d);
 }
 
-void vsock_dev_unlock(struct vsock_dev *d)
+static void dev_leave(void *opaque)
 {
+	struct vsock_dev *d = opaque;
+
+	vsock_dev_process(d);
 	pthread_mutex_unlock(&d->mmio->lock);
 }
 
@@ -74,8 +127,9 @@ static void kick(struct vsock_dev *d)
 
 /* Reset --------------------------------------------------------------- */
 
-void vsock_dev_sync(struct vsock_dev *d)
+static void vsock_dev_sync(struct vsock_dev *d)
 {
+	struct vsock_muxer_config mx_cfg = d->mx.cfg;
 	unsigned int i;
 
 	if (!d->reset_pending)
@@ -87,9 +141,9 @@ void vsock_dev_sync(struct vsock_dev *d)
 	for (i = 0; i < VSOCK_RX_POOL; i++)
 		if (!d->rxbufs[i].lent)
 			d->rxbufs[i].popped = false;
-	vsock_backend_close_all(d, false);
+	d->be_ops->reset(d->be);
 	vsock_muxer_destroy(&d->mx);
-	if (vsock_muxer_init(&d->mx, &d->mx_cfg)) {
+	if (vsock_muxer_init(&d->mx, &mx_cfg)) {
 		log_err("cannot recreate the connection table");
 		virtio_mmio_set_needs_reset(d->mmio);
 	}
@@ -98,100 +152,21 @@ void vsock_dev_sync(struct vsock_dev *d)
 
 /* RX ------------------------------------------------------------------ */
 
-uint32_t vsock_rxbuf_copy(struct vsock_rxbuf *rb, const void *src,
-			  uint32_t len)
-{
-	struct iovec iov[VSOCK_RX_MAX_SEGS];
-	unsigned int i, n = vsock_rxbuf_iov(rb, len, iov, VSOCK_RX_MAX_SEGS);
-	uint32_t done = 0;
-
-	for (i = 0; i < n; i++) {
-		memcpy(iov[i].iov_base, (const uint8_t *)src + done,
-		       iov[i].iov_len);
-		done += (uint32_t)iov[i].iov_len;
-	}
-	return done;
-}
-
-/* Skip the header, then describe up to `max` payload bytes. */
-unsigned int vsock_rxbuf_iov(const struct vsock_rxbuf *rb, uint32_t max,
-			     struct iovec *iov, unsigned int nr_iov)
-{
-	uint32_t skip = VSOCK_HDR_SIZE;
-	unsigned int i, n = 0;
-
-	for (i = 0; i < rb->nseg && max && n < nr_iov; i++) {
-		uint8_t *p = rb->seg[i].iov_base;
-		size_t len = rb->seg[i].iov_len;
-
-		if (skip >= len) {
-			skip -= (uint32_t)len;
-			continue;
-		}
-		p += skip;
-		len -= skip;
-		skip = 0;
-		if (len > max)
-			len = max;
-		iov[n].iov_base = p;
-		iov[n].iov_len = len;
-		n++;
-		max -= (uint32_t)len;
-	}
-	return n;
-}
-
-static void rxbuf_write_hdr(struct vsock_rxbuf *rb, const struct vsock_hdr *h)
-{
-	uint8_t wire[VSOCK_HDR_SIZE];
-	uint32_t done = 0;
-	unsigned int i;
-
-	vsock_hdr_encode(wire, h);
-	for (i = 0; i < rb->nseg && done < VSOCK_HDR_SIZE; i++) {
-		uint32_t k = MIN((uint32_t)rb->seg[i].iov_len,
-				 VSOCK_HDR_SIZE - done);
-
-		memcpy(rb->seg[i].iov_base, wire + done, k);
-		done += k;
-	}
-}
-
 /* Turn a popped chain into an RX buffer; false if it is unusable. */
 static bool rxbuf_load(struct vsock_dev *d, struct vsock_rxbuf *rb,
 		       struct vq_chain *c)
 {
-	struct vq_seg seg;
-	uint64_t total = 0;
-	int ret;
+	int ret = vsock_rxbuf_load(rb, c);
 
-	rb->nseg = 0;
-	while ((ret = vq_chain_next(c, &seg)) == 1) {
-		if (!seg.writable) {
-			ret = -EINVAL;
-			break;
-		}
-		if (!seg.len || rb->nseg == VSOCK_RX_MAX_SEGS)
-			continue; /* we may use less than offered */
-		rb->seg[rb->nseg].iov_base = seg.ptr;
-		rb->seg[rb->nseg].iov_len = seg.len;
-		rb->nseg++;
-		total += seg.len;
-	}
-	if (ret < 0 || total < VSOCK_HDR_SIZE) {
-		log_warn_rl(&d->rl, "malformed RX buffer (%d, %llu bytes)", ret,
-			    (unsigned long long)total);
-		return false;
-	}
-	total -= VSOCK_HDR_SIZE;
-	rb->room = (uint32_t)MIN(total, (uint64_t)VSOCK_MAX_PKT_DATA);
-	return true;
+	if (ret)
+		log_warn_rl(&d->rl, "malformed RX buffer (%d)", ret);
+	return !ret;
 }
 
 static void rx_complete(struct vsock_dev *d, struct vsock_rxbuf *rb,
 			const struct vsock_hdr *h)
 {
-	rxbuf_write_hdr(rb, h);
+	vsock_rxbuf_write_hdr(rb, h);
 	push(d, VSOCK_QUEUE_RX, rb->head, VSOCK_HDR_SIZE + h->len);
 	rb->popped = false;
 	d->stats.rx_packets++;
@@ -280,7 +255,7 @@ static void rx_payload(struct vsock_dev *d, struct vq *vq,
 		more->lent = true;
 		nr++;
 	}
-	if (vsock_backend_rx(d, rx->mc, rbs, max, nr))
+	if (d->be_ops->rx(d->be, rx->mc, rbs, max, nr))
 		return;
 	for (i = 0; i < nr; i++)
 		rbs[i]->lent = false;
@@ -309,7 +284,8 @@ static bool rx_fill(void *arg)
 		switch (rx.kind) {
 		case VSOCK_RX_EMPTY:
 			/* Data waiting but this buffer has no room for it? */
-			if (!rb->room && d->mx.rx[VSOCK_RX_DATA].head) {
+			if (!rb->room &&
+			    vsock_muxer_pending(&d->mx, VSOCK_RX_DATA)) {
 				need_room = true;
 				break;
 			}
@@ -336,9 +312,12 @@ static void vsock_dev_rx_kick(struct vsock_dev *d)
 		vq_fill(vq, rx_fill, d);
 }
 
-void vsock_dev_rx_return(struct vsock_dev *d, struct vsock_rxbuf *rb,
-			 const struct vsock_hdr *h, uint32_t n)
+/* env.rx_return: a lent RX buffer comes back from the backend. */
+static void rx_return(void *opaque, struct vsock_rxbuf *rb,
+		      const struct vsock_hdr *h, uint32_t n)
 {
+	struct vsock_dev *d = opaque;
+
 	rb->lent = false;
 	if (rb->gen != d->gen || !d->active) {
 		rb->popped = false; /* from before a reset: forget it */
@@ -351,55 +330,14 @@ void vsock_dev_rx_return(struct vsock_dev *d, struct vsock_rxbuf *rb,
 
 /* TX ------------------------------------------------------------------ */
 
-void vsock_dev_tx_done(struct vsock_dev *d, struct vsock_txbuf *tb)
+/* env.tx_done: the backend is done with a TX buffer. */
+static void tx_done(void *opaque, struct vsock_txbuf *tb)
 {
+	struct vsock_dev *d = opaque;
+
 	tb->busy = false;
 	if (tb->gen == d->gen && d->active)
 		push(d, VSOCK_QUEUE_TX, tb->head, 0);
-}
-
-/*
- * Read one TX chain: copy the header out, describe the payload in place.
- * Returns the payload length, or -errno for a malformed chain.
- */
-static int64_t tx_parse(struct vq_chain *c, uint8_t wire[VSOCK_HDR_SIZE],
-			struct vsock_txbuf *tb, bool *too_fragmented)
-{
-	uint32_t got = 0;
-	uint64_t len = 0;
-	struct vq_seg seg;
-	int ret;
-
-	tb->nseg = 0;
-	*too_fragmented = false;
-	while ((ret = vq_chain_next(c, &seg)) == 1) {
-		uint8_t *p = seg.ptr;
-		uint32_t l = seg.len;
-
-		if (seg.writable)
-			return -EINVAL; /* TX buffers are driver-to-device */
-		if (got < VSOCK_HDR_SIZE) {
-			uint32_t k = MIN(l, VSOCK_HDR_SIZE - got);
-
-			memcpy(wire + got, p, k);
-			got += k;
-			p += k;
-			l -= k;
-		}
-		if (!l)
-			continue;
-		if (tb->nseg == VSOCK_TX_MAX_SEGS)
-			*too_fragmented = true;
-		else
-			tb->iov[tb->nseg++] =
-				(struct iovec){ .iov_base = p, .iov_len = l };
-		len += l;
-	}
-	if (ret < 0)
-		return ret;
-	if (got < VSOCK_HDR_SIZE)
-		return -EMSGSIZE;
-	return len > UINT32_MAX ? (int64_t)UINT32_MAX : (int64_t)len;
 }
 
 static void tx_packet(struct vsock_dev *d, struct vq_chain *c)
@@ -415,8 +353,8 @@ static void tx_packet(struct vsock_dev *d, struct vq_chain *c)
 	tb->head = c->head;
 	tb->gen = d->gen;
 	tb->off = 0;
-	tb->next = -1;
-	len = tx_parse(c, wire, tb, &too_fragmented);
+	tb->next = NULL;
+	len = vsock_txbuf_parse(tb, c, wire, &too_fragmented);
 	d->stats.tx_packets++;
 	if (len < 0) {
 		log_warn_rl(&d->rl, "malformed TX chain (%d)", (int)len);
@@ -425,7 +363,7 @@ static void tx_packet(struct vsock_dev *d, struct vq_chain *c)
 		return;
 	}
 	vsock_hdr_decode(&h, wire);
-	switch (vsock_hdr_check_tx(&h, d->cfg.guest_cid, d->seqpacket,
+	switch (vsock_hdr_check_tx(&h, d->mx.cfg.guest_cid, d->mx.cfg.seqpacket,
 				   (uint32_t)len, &why)) {
 	case VSOCK_DROP:
 		log_warn_rl(&d->rl, "dropped TX %s: %s", vsock_op_name(h.op),
@@ -450,7 +388,7 @@ static void tx_packet(struct vsock_dev *d, struct vq_chain *c)
 		log_warn_rl(&d->rl, "TX packet in more than %u pieces: reset",
 			    VSOCK_TX_MAX_SEGS);
 		if (mc)
-			vsock_backend_action(d, mc, VSOCK_ACT_ABORT, NULL);
+			d->be_ops->action(d->be, mc, VSOCK_ACT_ABORT, NULL);
 		else
 			vsock_muxer_reply_rst(&d->mx, &h);
 		push(d, VSOCK_QUEUE_TX, c->head, 0);
@@ -462,7 +400,7 @@ static void tx_packet(struct vsock_dev *d, struct vq_chain *c)
 	case VSOCK_TX_NONE:
 		break;
 	case VSOCK_TX_CONNECT:
-		vsock_backend_connect(d, r.mc);
+		d->be_ops->connect(d->be, r.mc);
 		break;
 	case VSOCK_TX_CONN:
 		if (r.action == VSOCK_ACT_DELIVER) {
@@ -471,10 +409,10 @@ static void tx_packet(struct vsock_dev *d, struct vq_chain *c)
 			tb->len = (uint32_t)len;
 			tb->flags = h.flags;
 			d->stats.tx_bytes += tb->len;
-			vsock_backend_action(d, r.mc, r.action, tb);
+			d->be_ops->action(d->be, r.mc, r.action, tb);
 			return;
 		}
-		vsock_backend_action(d, r.mc, r.action, NULL);
+		d->be_ops->action(d->be, r.mc, r.action, NULL);
 		break;
 	}
 	push(d, VSOCK_QUEUE_TX, c->head, 0);
@@ -525,7 +463,7 @@ static void tx_process(struct vsock_dev *d)
 }
 
 /* One pass of all work: guest packets in, then packets out. */
-void vsock_dev_process(struct vsock_dev *d)
+static void vsock_dev_process(struct vsock_dev *d)
 {
 	vsock_dev_sync(d);
 	tx_process(d);
@@ -541,7 +479,7 @@ static void vsock_cfg_read(void *dev, uint64_t offset, void *data,
 	struct vsock_dev *d = dev;
 	uint8_t cfg[8];
 
-	put_le64(cfg, d->cfg.guest_cid);
+	put_le64(cfg, d->mx.cfg.guest_cid);
 	memset(data, 0, len);
 	if (offset < sizeof(cfg))
 		memcpy(data, cfg + offset, MIN(len, sizeof(cfg) - offset));
@@ -564,11 +502,11 @@ static void vsock_queue_notify(void *dev, unsigned int q)
 static int vsock_activate(void *dev)
 {
 	struct vsock_dev *d = dev;
+	struct vq *tx = virtio_mmio_queue(d->mmio, VSOCK_QUEUE_TX);
 
-	d->seqpacket =
+	d->mx.cfg.seqpacket =
 		virtio_mmio_has_feature(d->mmio, VIRTIO_VSOCK_F_SEQPACKET);
-	d->mx.cfg.seqpacket = d->seqpacket;
-	d->mx_cfg.seqpacket = d->seqpacket;
+	d->be_ops->activate(d->be, tx ? tx->size : 0);
 	d->active = true;
 	kick(d);
 	return 0;
@@ -597,17 +535,15 @@ static void vsock_dump(void *dev, FILE *f)
 	for (i = 0; i < VSOCK_QUEUE_MAX; i++)
 		held += d->txbufs[i].busy;
 	fprintf(f, "dump: vsock active %d gen %u reset_pending %d conns %u "
-		"rx_pool popped %u lent %u | tx chains held %u (queued %u) "
-		"staged %llu B | pending rx: rst %d ctrl %d data %d "
-		"credit %d | tx paused %d\n",
+		"rx_pool popped %u lent %u | tx chains held %u | pending rx: "
+		"rst %d ctrl %d data %d credit %d | tx paused %d\n",
 		d->active, d->gen, d->reset_pending, d->mx.nr_conns, popped,
-		lent, held, d->nr_held, (unsigned long long)d->stage_bytes,
-		d->mx.rx[VSOCK_RX_RST].head != NULL,
-		d->mx.rx[VSOCK_RX_CTRL].head != NULL,
-		d->mx.rx[VSOCK_RX_DATA].head != NULL,
-		d->mx.rx[VSOCK_RX_CREDIT].head != NULL,
+		lent, held, vsock_muxer_pending(&d->mx, VSOCK_RX_RST),
+		vsock_muxer_pending(&d->mx, VSOCK_RX_CTRL),
+		vsock_muxer_pending(&d->mx, VSOCK_RX_DATA),
+		vsock_muxer_pending(&d->mx, VSOCK_RX_CREDIT),
 		vsock_muxer_tx_paused(&d->mx));
-	vsock_backend_dump(d, f);
+	d->be_ops->dump(d->be, f);
 }
 
 static const struct virtio_dev_ops vsock_ops = {
@@ -632,11 +568,17 @@ static void on_kick(struct evloop_op *op, int res, uint32_t flags)
 
 	(void)res;
 	(void)flags;
-	vsock_dev_lock(d);
-	vsock_dev_process(d);
-	vsock_dev_unlock(d);
+	dev_enter(d);
+	dev_leave(d);
 	if (arm_kick(d))
 		log_err("cannot re-arm the vsock wake-up");
+}
+
+static void expired(void *opaque, struct vsock_mconn *mc)
+{
+	struct vsock_dev *d = opaque;
+
+	d->be_ops->expired(d->be, mc);
 }
 
 static void on_tick(struct evloop_op *op, int res, uint32_t flags)
@@ -645,14 +587,12 @@ static void on_tick(struct evloop_op *op, int res, uint32_t flags)
 
 	(void)res;
 	(void)flags;
-	vsock_dev_lock(d);
-	vsock_dev_sync(d);
-	vsock_muxer_tick(&d->mx, util_now_ns(), vsock_backend_expired, d);
-	vsock_backend_tick(d);
-	/* A whole pass, TX included: no direction waits for good on a
-	 * notification lost on its way to us. */
-	vsock_dev_process(d);
-	vsock_dev_unlock(d);
+	dev_enter(d);
+	vsock_muxer_tick(&d->mx, util_now_ns(), expired, d);
+	d->be_ops->tick(d->be);
+	/* The leave's pass is a whole one, TX included: no direction waits
+	 * for good on a notification lost on its way to us. */
+	dev_leave(d);
 	if (evloop_timeout(d->loop, &d->tick_op, &d->tick_ts))
 		log_err("cannot re-arm the vsock timer");
 }
@@ -663,28 +603,7 @@ int vsock_dev_create(struct vsock_dev **out, const struct vsock_config *cfg,
 		     struct evloop *loop)
 {
 	struct vsock_dev *d = calloc(1, sizeof(*d));
-	uint64_t tick_ns;
-	int ret = -ENOMEM;
-
-	if (!d)
-		return -ENOMEM;
-	d->cfg = *cfg;
-	d->loop = loop;
-	d->kick_efd = -1;
-	d->kick_op.handler = on_kick;
-	d->tick_op.handler = on_tick;
-	if (cfg->uds_path && !(d->uds_path = strdup(cfg->uds_path)))
-		goto err;
-	d->cfg.uds_path = d->uds_path;
-	if (cfg->nr_ports) {
-		d->ports = calloc(cfg->nr_ports, sizeof(*d->ports));
-		if (!d->ports)
-			goto err;
-		memcpy(d->ports, cfg->ports, cfg->nr_ports * sizeof(*d->ports));
-	}
-	d->cfg.ports = d->ports;
-	d->cfg.listens = NULL; /* used only by open_listeners, below */
-	d->mx_cfg = (struct vsock_muxer_config){
+	struct vsock_muxer_config mx_cfg = {
 		.guest_cid = cfg->guest_cid,
 		.max_conns = cfg->max_conns ? cfg->max_conns
 					    : VSOCK_MUXER_MAX_CONNS_DEFAULT,
@@ -693,10 +612,23 @@ int vsock_dev_create(struct vsock_dev **out, const struct vsock_config *cfg,
 		.timeout_ns = cfg->timeout_ns ? cfg->timeout_ns
 					      : VSOCK_CONN_TIMEOUT_NS,
 	};
-	ret = vsock_muxer_init(&d->mx, &d->mx_cfg);
-	if (ret)
-		goto err;
-	tick_ns = MIN(d->mx_cfg.timeout_ns / 4, 250ull * 1000 * 1000);
+	struct vsock_backend_env env;
+	uint64_t tick_ns;
+	int ret;
+
+	if (!d)
+		return -ENOMEM;
+	d->loop = loop;
+	d->kick_efd = -1;
+	d->kick_op.handler = on_kick;
+	d->tick_op.handler = on_tick;
+	d->be_ops = cfg->backend ? cfg->backend : &vsock_uring_backend;
+	ret = vsock_muxer_init(&d->mx, &mx_cfg);
+	if (ret) {
+		free(d);
+		return ret;
+	}
+	tick_ns = MIN(mx_cfg.timeout_ns / 4, 250ull * 1000 * 1000);
 	if (tick_ns < 1000 * 1000)
 		tick_ns = 1000 * 1000;
 	d->tick_ts.tv_sec = (long long)(tick_ns / 1000000000);
@@ -706,7 +638,20 @@ int vsock_dev_create(struct vsock_dev **out, const struct vsock_config *cfg,
 		ret = -errno;
 		goto err;
 	}
-	ret = vsock_backend_open_listeners(d, cfg);
+	env = (struct vsock_backend_env){
+		.loop = loop,
+		.mx = &d->mx,
+		.stats = &d->stats,
+		.rl = &d->rl,
+		.buf_alloc = mx_cfg.buf_alloc,
+		.timeout_ns = mx_cfg.timeout_ns,
+		.dev = d,
+		.enter = dev_enter,
+		.leave = dev_leave,
+		.tx_done = tx_done,
+		.rx_return = rx_return,
+	};
+	ret = d->be_ops->create(&d->be, &env, cfg);
 	if (ret)
 		goto err;
 	*out = d;
@@ -743,10 +688,9 @@ int vsock_dev_start(struct vsock_dev *d)
 	ret = arm_kick(d);
 	if (!ret)
 		ret = evloop_timeout(d->loop, &d->tick_op, &d->tick_ts);
-	if (ret)
-		return ret;
-	vsock_backend_tick(d); /* arms the listeners */
-	return 0;
+	if (!ret)
+		ret = d->be_ops->start(d->be);
+	return ret;
 }
 
 void vsock_dev_destroy(struct vsock_dev *d)
@@ -754,12 +698,11 @@ void vsock_dev_destroy(struct vsock_dev *d)
 	if (!d)
 		return;
 	d->active = false; /* nothing goes back to the guest any more */
-	vsock_backend_close_all(d, true);
+	if (d->be)
+		d->be_ops->destroy(d->be);
 	vsock_muxer_destroy(&d->mx);
 	if (d->kick_efd >= 0)
 		close(d->kick_efd);
-	free(d->ports);
-	free(d->uds_path);
 	free(d);
 }
 

@@ -169,6 +169,11 @@ void vsock_muxer_reply_rst(struct vsock_muxer *mx, const struct vsock_hdr *h)
 	mx->orphan_count++;
 }
 
+bool vsock_muxer_pending(const struct vsock_muxer *mx, enum vsock_rx_class cls)
+{
+	return mx->rx[cls].head != NULL;
+}
+
 bool vsock_muxer_tx_paused(const struct vsock_muxer *mx)
 {
 	return mx->orphan_count >= VSOCK_MUXER_ORPHANS / 2;

@@ -93,6 +93,9 @@ struct vsock_tx_result {
 struct vsock_tx_result vsock_muxer_tx(struct vsock_muxer *mx,
 				      const struct vsock_hdr *h, uint64_t now);
 
+/* Packets of class `cls` wait for the guest. */
+bool vsock_muxer_pending(const struct vsock_muxer *mx, enum vsock_rx_class cls);
+
 /* Too many replies waiting: stop taking guest TX for now. */
 bool vsock_muxer_tx_paused(const struct vsock_muxer *mx);
 

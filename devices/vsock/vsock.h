@@ -4,9 +4,10 @@
  * sockets, host connections (the hybrid AF_UNIX socket, TCP listeners)
  * reach guest listeners.
  *
- * Layers: device.c turns virtqueue chains into packets and back; the
- * muxer and conn (pure) decide what each packet means; backend.c does all
- * host socket I/O on the VMM's one io_uring.
+ * Layers: device.c turns virtqueue chains into packets and back
+ * (buffers.c reads the chains); the muxer and conn (pure) decide what
+ * each packet means; a backend (backend.h: the contract; host.c and its
+ * siblings: host sockets on the VMM's one io_uring) does all host I/O.
  *
  * Threads: the transport calls the device ops with its lock held, from a
  * vCPU thread (config, status) or the event loop thread (notifications).
@@ -21,8 +22,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "evloop.h"
-#include "mmio.h"
+#include "vmm/evloop.h"
+#include "virtio/mmio.h"
+
+struct vsock_backend_ops;
 
 #define VIRTIO_ID_VSOCK 19
 #define VIRTIO_VSOCK_F_STREAM 0
@@ -62,6 +65,8 @@ struct vsock_config {
 	uint32_t max_conns; /* 0: VSOCK_MUXER_MAX_CONNS_DEFAULT */
 	uint64_t timeout_ns; /* 0: VSOCK_CONN_TIMEOUT_NS */
 	uint32_t buf_alloc; /* 0: VSOCK_MUXER_BUF_ALLOC */
+	/* NULL: host sockets on io_uring; tests put a fake here. */
+	const struct vsock_backend_ops *backend;
 };
 
 /*
