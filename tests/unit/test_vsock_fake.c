@@ -1,0 +1,236 @@
+/*
+ * Unit tests: the virtio-vsock device against a fake backend
+ * (tests/helpers/vsock_fake_backend), so host-side failures that real
+ * sockets produce only by chance happen on cue: a host socket that cannot
+ * be made, a receive that finds nothing, sends that complete a few bytes
+ * at a time, submissions the ring refuses. The guest side is the driver
+ * harness, which fails a test on any protocol violation.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pattern.h"
+#include "test_log.h"
+#include "test_run.h"
+#include "vsock_driver.h"
+#include "vsock_fake_backend.h"
+
+#define PORT 1234u
+#define CID 42u
+
+static struct vsock_driver d;
+
+static void fail_test(const char *msg)
+{
+	ck_abort_msg("%s", msg);
+}
+
+static void setup(void)
+{
+	struct vsock_driver_config cfg = {
+		.dev = { .guest_cid = CID, .backend = &vsock_fake_backend },
+		.fail = fail_test,
+	};
+
+	test_log_install();
+	vsock_driver_create(&d, &cfg);
+}
+
+static void teardown(void)
+{
+	vsock_driver_destroy(&d);
+}
+
+static struct vsock_dev_stats stats(void)
+{
+	struct vsock_dev_stats st;
+
+	vsock_dev_get_stats(d.dev, &st);
+	return st;
+}
+
+/* A guest connection to `port` and the fake's side of it. */
+static struct vsock_sock *open_conn(uint32_t port,
+				    struct vsock_fake_conn **c)
+{
+	struct vsock_sock *s;
+
+	ck_assert_int_eq(vsock_driver_connect(&d, port, &s), 0);
+	*c = vsock_fake_find(port);
+	ck_assert_ptr_nonnull(*c);
+	return s;
+}
+
+static void send_pattern(struct vsock_sock *s, uint64_t seed, size_t len)
+{
+	uint8_t *buf = malloc(len);
+
+	ck_assert_ptr_nonnull(buf);
+	pattern_fill(seed, 0, buf, len);
+	ck_assert_int_eq(vsock_driver_send(s, buf, len), 0);
+	free(buf);
+	vsock_driver_settle(&d, 3);
+}
+
+static void recv_pattern(struct vsock_sock *s, uint64_t seed, size_t len)
+{
+	uint8_t *buf = malloc(len);
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(vsock_driver_recv_all(s, buf, len), 0);
+	ck_assert_int_lt(pattern_check(seed, 0, buf, len), 0);
+	free(buf);
+}
+
+static void host_write_pattern(struct vsock_fake_conn *c, uint64_t seed,
+			       size_t len)
+{
+	uint8_t *buf = malloc(len);
+
+	ck_assert_ptr_nonnull(buf);
+	pattern_fill(seed, 0, buf, len);
+	vsock_fake_write(c, buf, len);
+	free(buf);
+	vsock_driver_settle(&d, 3);
+}
+
+/* Our credit as the guest sees it, asked for now. */
+static uint32_t guest_view_of_fwd_cnt(struct vsock_sock *s)
+{
+	vsock_driver_credit_request(s);
+	vsock_driver_settle(&d, 3);
+	return s->peer_fwd_cnt;
+}
+
+START_TEST(connect_enomem_is_refused_once)
+{
+	struct vsock_fake_conn *c;
+	struct vsock_sock *s;
+
+	vsock_fake.connect_err = ENOMEM;
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), -ECONNREFUSED);
+	ck_assert_uint_eq(stats().conns_refused, 1);
+	ck_assert_ptr_null(vsock_fake_find(PORT));
+	/* One failure, not a broken device. */
+	s = open_conn(PORT, &c);
+	ck_assert_uint_eq(stats().conns_opened, 1);
+	send_pattern(s, 1, 1000);
+	ck_assert_uint_eq(c->sent_len, 1000);
+	ck_assert_int_lt(pattern_check(1, 0, c->sent, c->sent_len), 0);
+}
+END_TEST
+
+START_TEST(short_sends_keep_order_and_credit)
+{
+	const size_t len = 100000;
+	struct vsock_fake_conn *c;
+	struct vsock_sock *s;
+	size_t piece = 1;
+
+	vsock_fake.manual_send = true;
+	d.tx.max_pkt = 4096;
+	s = open_conn(PORT, &c);
+	send_pattern(s, 2, len);
+	/* Nothing sent yet: every chain is held, nothing credited. */
+	ck_assert_uint_eq(c->sent_len, 0);
+	ck_assert_uint_eq(c->nr_held, (len + 4095) / 4096);
+	ck_assert_uint_eq(guest_view_of_fwd_cnt(s), 0);
+	while (c->sent_len < len) {
+		size_t before = c->nr_held;
+
+		/* Odd sizes, so sends end inside packets and segments. */
+		ck_assert_uint_gt(vsock_fake_send(c, piece), 0);
+		vsock_driver_settle(&d, 2);
+		ck_assert_uint_le(c->nr_held, before);
+		/* The guest is credited exactly what went out. */
+		ck_assert_uint_eq(guest_view_of_fwd_cnt(s), c->sent_len);
+		piece = piece * 3 + 7;
+	}
+	ck_assert_uint_eq(c->sent_len, len);
+	ck_assert_uint_eq(c->nr_held, 0);
+	ck_assert_int_lt(pattern_check(2, 0, c->sent, c->sent_len), 0);
+}
+END_TEST
+
+START_TEST(recv_eagain_waits_for_the_poll)
+{
+	struct vsock_fake_conn *c;
+	struct vsock_sock *s = open_conn(PORT, &c);
+
+	vsock_fake.eagain = 1;
+	host_write_pattern(c, 3, 5000);
+	/* The receive found nothing: the buffers came back, no data, and
+	 * nothing more is tried until the socket says it is readable. */
+	ck_assert_uint_eq(vsock_fake.eagain, 0);
+	ck_assert_uint_eq(s->rx_bytes, 0);
+	ck_assert_uint_eq(c->in_off, 0);
+	vsock_fake_poll(c);
+	vsock_driver_settle(&d, 3);
+	recv_pattern(s, 3, 5000);
+	ck_assert_uint_eq(c->in_off, 5000);
+}
+END_TEST
+
+START_TEST(failed_send_submit_resets_only_its_connection)
+{
+	struct vsock_fake_conn *c1, *c2;
+	struct vsock_sock *s1 = open_conn(PORT, &c1);
+	struct vsock_sock *s2 = open_conn(PORT + 1, &c2);
+	uint8_t byte = 1;
+
+	vsock_fake.submit_fails = true;
+	ck_assert_int_eq(vsock_driver_send(s1, &byte, 1), 0);
+	vsock_driver_settle(&d, 3);
+	ck_assert_int_eq(s1->state, VSOCK_SOCK_CLOSED);
+	ck_assert(s1->got_rst);
+	ck_assert_uint_eq(vsock_fake.failed, 1);
+	ck_assert_ptr_null(vsock_fake_find(PORT));
+	/* The other connection carries on both ways. */
+	send_pattern(s2, 4, 70000);
+	ck_assert_uint_eq(c2->sent_len, 70000);
+	ck_assert_int_lt(pattern_check(4, 0, c2->sent, c2->sent_len), 0);
+	host_write_pattern(c2, 5, 70000);
+	recv_pattern(s2, 5, 70000);
+}
+END_TEST
+
+START_TEST(failed_recv_submit_resets_and_returns_buffers)
+{
+	struct vsock_fake_conn *c1, *c2;
+	struct vsock_sock *s1 = open_conn(PORT, &c1);
+	struct vsock_sock *s2;
+
+	vsock_fake.submit_fails = true;
+	host_write_pattern(c1, 6, 1000);
+	ck_assert_int_eq(s1->state, VSOCK_SOCK_CLOSED);
+	ck_assert(s1->got_rst);
+	ck_assert_uint_eq(s1->rx_bytes, 0);
+	/* Every RX buffer is usable again: a new connection receives more
+	 * than the device could hold back. */
+	s2 = open_conn(PORT + 1, &c2);
+	host_write_pattern(c2, 7, 200000);
+	recv_pattern(s2, 7, 200000);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("vsock_fake");
+	TCase *tc = tcase_create("host failures");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, connect_enomem_is_refused_once);
+	tcase_add_test(tc, short_sends_keep_order_and_credit);
+	tcase_add_test(tc, recv_eagain_waits_for_the_poll);
+	tcase_add_test(tc, failed_send_submit_resets_only_its_connection);
+	tcase_add_test(tc, failed_recv_submit_resets_and_returns_buffers);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return test_run_suite(suite());
+}
