@@ -111,6 +111,7 @@ START_TEST(connect_enomem_is_refused_once)
 
 	vsock_fake.connect_err = ENOMEM;
 	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), -ECONNREFUSED);
+	vsock_driver_close(s, false);
 	ck_assert_uint_eq(stats().conns_refused, 1);
 	ck_assert_ptr_null(vsock_fake_find(PORT));
 	/* One failure, not a broken device. */
@@ -187,6 +188,7 @@ START_TEST(failed_send_submit_resets_only_its_connection)
 	ck_assert(s1->got_rst);
 	ck_assert_uint_eq(vsock_fake.failed, 1);
 	ck_assert_ptr_null(vsock_fake_find(PORT));
+	vsock_driver_close(s1, false);
 	/* The other connection carries on both ways. */
 	send_pattern(s2, 4, 70000);
 	ck_assert_uint_eq(c2->sent_len, 70000);
@@ -207,6 +209,7 @@ START_TEST(failed_recv_submit_resets_and_returns_buffers)
 	ck_assert_int_eq(s1->state, VSOCK_SOCK_CLOSED);
 	ck_assert(s1->got_rst);
 	ck_assert_uint_eq(s1->rx_bytes, 0);
+	vsock_driver_close(s1, false);
 	/* Every RX buffer is usable again: a new connection receives more
 	 * than the device could hold back. */
 	s2 = open_conn(PORT + 1, &c2);
