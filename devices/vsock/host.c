@@ -17,6 +17,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "vmm/util.h"
@@ -117,6 +118,8 @@ void host_close(struct host_socket *s)
 	if (s->closing)
 		return;
 	s->closing = true;
+	if (s->phase == PH_HANDSHAKE)
+		s->be->nr_handshaking--;
 	host_send_drop(s);
 	if (s->fd >= 0)
 		shutdown(s->fd, SHUT_RDWR); /* wakes blocked operations */
@@ -278,8 +281,7 @@ static void be_action(struct vsock_backend *be, struct vsock_mconn *mc,
 		if (!s)
 			break;
 		s->close_after_flush = true;
-		/* A peer that never reads must not keep it forever. */
-		s->close_deadline = util_now_ns() + be->env.timeout_ns;
+		s->deadline = util_now_ns() + be->env.timeout_ns;
 		host_after_flush(s);
 		break;
 	case VSOCK_ACT_ABORT:
@@ -311,14 +313,42 @@ static void be_tick(struct vsock_backend *be)
 
 	for (s = be->socks; s; s = next) {
 		next = s->next;
-		if (s->close_after_flush && !s->closing &&
-		    now >= s->close_deadline)
+		if ((s->close_after_flush || s->phase == PH_HANDSHAKE) &&
+		    !s->closing && now >= s->deadline)
 			host_close(s);
 	}
 	listeners_arm(be);
 }
 
 /* Lifecycle ------------------------------------------------------------- */
+
+/*
+ * Every connection may hold a host socket, and so may each client still
+ * in the handshake: raise the descriptor soft limit to cover them, or,
+ * where the hard limit is lower, lower the connection limit and say so.
+ */
+static void fit_descriptor_limit(struct vsock_backend *be)
+{
+	struct vsock_muxer_config *mc = &be->env.mx->cfg;
+	rlim_t other = VSOCK_HANDSHAKE_PENDING_MAX + be->nr_listeners +
+		       VSOCK_FD_RESERVE;
+	rlim_t need = mc->max_conns + other;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= need)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? need
+						     : MIN(need, rl.rlim_max);
+	if (setrlimit(RLIMIT_NOFILE, &rl) && getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur >= need)
+		return;
+	mc->max_conns = rl.rlim_cur > other + 1 ? (uint32_t)(rl.rlim_cur - other)
+						: 1;
+	log_warn("the descriptor limit (%llu) allows %u vsock connections: "
+		 "--vsock-max-conns lowered to that",
+		 (unsigned long long)rl.rlim_cur, mc->max_conns);
+}
 
 static void be_destroy(struct vsock_backend *be);
 
@@ -344,6 +374,7 @@ static int be_create(struct vsock_backend **out,
 	ret = listeners_open(be, cfg);
 	if (ret)
 		goto err;
+	fit_descriptor_limit(be);
 	*out = be;
 	return 0;
 err:

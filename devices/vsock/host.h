@@ -28,6 +28,12 @@
  * copy below), and the most memory all copies and stages may take. */
 #define VSOCK_HOLD_MAX 16u
 #define VSOCK_BUFFER_BUDGET (64u << 20)
+/* Host clients still in the hybrid handshake at once; beyond it the
+ * oldest is closed. Each also has the connection timeout to finish. */
+#define VSOCK_HANDSHAKE_PENDING_MAX 64u
+/* Descriptors the VMM needs besides host sockets (KVM, eventfds, images,
+ * the ring, the terminal). */
+#define VSOCK_FD_RESERVE 64u
 /* Largest SEQPACKET message from a host peer we stage when it does not fit
  * one RX buffer: the same as our advertised buffer. */
 #define VSOCK_SEQ_MAX_MSG VSOCK_MUXER_BUF_ALLOC
@@ -67,7 +73,8 @@ struct vsock_backend {
 	struct vsock_port_rule *ports;
 	unsigned int nr_ports;
 	unsigned int hold_total; /* TX chains all sockets may hold */
-	struct host_socket *socks; /* every live host socket */
+	struct host_socket *socks; /* every live host socket, newest first */
+	unsigned int nr_handshaking; /* of them in PH_HANDSHAKE */
 	uint64_t buffered; /* bytes in all copies and stages */
 	unsigned int nr_held; /* TX chains queued on sockets */
 	struct listener *listeners;
@@ -90,7 +97,9 @@ struct host_socket {
 	bool polling, sending, closing, shut_wr_pending, close_after_flush;
 	const char *receiving; /* the recv in flight ("stream", ...), or NULL */
 	void (*recv_done)(struct host_socket *s, int res); /* its handler */
-	uint64_t close_deadline; /* with close_after_flush */
+	/* Closed when it passes: in PH_HANDSHAKE, or with close_after_flush
+	 * (a peer that never reads must not keep it forever). */
+	uint64_t deadline;
 
 	struct vsock_handshake hshake;
 	uint8_t hsbuf[64];

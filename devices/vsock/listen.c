@@ -46,6 +46,8 @@ static void handshake_done(struct host_socket *s, uint32_t port)
 		return;
 	}
 	host_attach(s, mc);
+	if (s->phase == PH_HANDSHAKE)
+		be->nr_handshaking--;
 	s->phase = PH_WAIT_GUEST;
 }
 
@@ -105,9 +107,31 @@ void listeners_arm(struct vsock_backend *be)
 		listener_arm(&be->listeners[i]);
 }
 
+/* At the cap, the client longest in the handshake makes room: a flood
+ * of silent clients pushes out its own, while a client that sends its
+ * line at once gets through. */
+static void make_handshake_room(struct vsock_backend *be)
+{
+	struct host_socket *s, *oldest = NULL;
+
+	if (be->nr_handshaking < VSOCK_HANDSHAKE_PENDING_MAX)
+		return;
+	for (s = be->socks; s; s = s->next)
+		if (s->phase == PH_HANDSHAKE && !s->closing)
+			oldest = s;
+	if (!oldest)
+		return;
+	log_debug_rl(be->env.rl, "%u hybrid clients in the handshake: "
+		     "closing the oldest", be->nr_handshaking);
+	host_close(oldest);
+}
+
 static void accepted(struct listener *l, int fd)
 {
 	struct host_socket *s;
+
+	if (l->kind != LISTEN_TCP)
+		make_handshake_room(l->be);
 
 	s = host_new(l->be, l->kind == LISTEN_TCP ? HOST_TCP_IN : HOST_HYBRID,
 		     fd, l->kind == LISTEN_HYBRID_SEQ);
@@ -123,6 +147,8 @@ static void accepted(struct listener *l, int fd)
 		return;
 	}
 	s->phase = PH_HANDSHAKE;
+	l->be->nr_handshaking++;
+	s->deadline = util_now_ns() + l->be->env.timeout_ns;
 	vsock_handshake_init(&s->hshake);
 	s->riov[0].iov_base = s->hsbuf;
 	/* Stream: never read past the longest line; SEQPACKET: one message,

@@ -14,8 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "devices/vsock/host.h" /* VSOCK_HANDSHAKE_PENDING_MAX */
 
 #include "mmio_driver.h"
 #include "muxer.h"
@@ -412,17 +415,13 @@ static void *hybrid_thread(void *arg)
 	return NULL;
 }
 
-static void hybrid_case(size_t split)
+/* The guest (listening on GUEST_PORT) serves client `hc` running in `t`:
+ * the early bytes, OK, data both ways, the client's close. */
+static void hybrid_serve(struct hybrid_client *hc, pthread_t t)
 {
-	struct hybrid_client hc = { .uds = hd.uds, .port = GUEST_PORT,
-				    .split = split };
 	struct vsock_sock *s;
-	pthread_t t;
 	char buf[64];
 
-	start_default();
-	vsock_driver_listen(&d, GUEST_PORT);
-	t = vsock_host_thread(hybrid_thread, &hc);
 	s = vsock_driver_accept(&d);
 	ck_assert_uint_eq(s->local_port, GUEST_PORT);
 	ck_assert_uint_ge(s->peer_port, VSOCK_HOST_PORT_BASE);
@@ -433,19 +432,149 @@ static void hybrid_case(size_t split)
 	 * the client has it. */
 	while (pthread_tryjoin_np(t, NULL))
 		vsock_driver_pump(&d, 1000);
-	ck_assert_int_ge(hc.fd, 0);
-	ck_assert_uint_eq(hc.host_port, s->peer_port);
+	ck_assert_int_ge(hc->fd, 0);
+	ck_assert_uint_eq(hc->host_port, s->peer_port);
 	ck_assert_int_eq(vsock_driver_send(s, "pong", 4), 0);
 	vsock_driver_settle(&d, 2);
-	ck_assert_int_eq(vsock_host_read_all(hc.fd, buf, 4), 0);
+	ck_assert_int_eq(vsock_host_read_all(hc->fd, buf, 4), 0);
 	ck_assert_int_eq(memcmp(buf, "pong", 4), 0);
-	ck_assert_int_eq(vsock_host_write_all(hc.fd, "ping", 4), 0);
+	ck_assert_int_eq(vsock_host_write_all(hc->fd, "ping", 4), 0);
 	ck_assert_int_eq(vsock_driver_recv_all(s, buf, 4), 0);
 	ck_assert_int_eq(memcmp(buf, "ping", 4), 0);
-	close(hc.fd);
+	close(hc->fd);
 	ck_assert_int_eq(vsock_driver_recv(s, buf, sizeof(buf)), 0);
 	vsock_driver_close(s, true);
 }
+
+static void hybrid_case(size_t split)
+{
+	struct hybrid_client hc = { .uds = hd.uds, .port = GUEST_PORT,
+				    .split = split };
+
+	start_default();
+	vsock_driver_listen(&d, GUEST_PORT);
+	hybrid_serve(&hc, vsock_host_thread(hybrid_thread, &hc));
+}
+
+/* ---- hostile host clients ---- */
+
+#define FLOOD 2000u
+#define NS_PER_MS 1000000ull
+
+/* Run the loop for `ms` of wall time; the device's CPU time meanwhile. */
+static uint64_t idle_cpu_ns(unsigned int ms)
+{
+	uint64_t end = util_now_ns() + ms * NS_PER_MS, cpu = d.st.dev_cpu_ns;
+
+	while (util_now_ns() < end)
+		vsock_driver_pump(&d, 10000);
+	return d.st.dev_cpu_ns - cpu;
+}
+
+START_TEST(hybrid_silent_client_times_out)
+{
+	struct vsock_driver_config cfg = base_cfg();
+	uint64_t t0;
+	char buf[8];
+	ssize_t n;
+	int fd;
+
+	cfg.dev.timeout_ns = 300 * NS_PER_MS;
+	start(&cfg);
+	fd = vsock_host_connect_unix(hd.uds);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(vsock_host_write_all(fd, "CONN", 4), 0);
+	ck_assert_int_eq(vsock_host_set_nonblock(fd, true), 0);
+	t0 = util_now_ns();
+	while ((n = read(fd, buf, sizeof(buf))) < 0 && errno == EAGAIN) {
+		vsock_driver_pump(&d, 10000);
+		ck_assert_msg(util_now_ns() - t0 < 10000 * NS_PER_MS,
+			      "a client that never finished its line stays");
+	}
+	ck_assert_int_eq(n, 0);
+	close(fd);
+}
+END_TEST
+
+START_TEST(hybrid_flood_leaves_room)
+{
+	struct vsock_driver_config cfg = base_cfg();
+	struct hybrid_client hc = { .uds = hd.uds, .port = GUEST_PORT };
+	int lfd = listen_port(PORT), afd, *fds = calloc(FLOOD, sizeof(int));
+	struct vsock_sock *s;
+	unsigned int base, i;
+	char c = 0;
+
+	ck_assert_ptr_nonnull(fds);
+	vsock_host_raise_nofile(2 * FLOOD + 256);
+	cfg.measure_cpu = true;
+	start(&cfg);
+	vsock_driver_listen(&d, GUEST_PORT);
+	base = vsock_host_count_fds();
+	/* Silent clients and clients that stop in the middle of the line. */
+	for (i = 0; i < FLOOD; i++) {
+		fds[i] = vsock_host_connect_unix(hd.uds);
+		ck_assert_int_ge(fds[i], 0);
+		if (i % 2)
+			ck_assert_int_eq(vsock_host_write_all(fds[i],
+							      "CONNECT 50", 10),
+					 0);
+	}
+	/* Behind all of them, a proper client gets through, */
+	hybrid_serve(&hc, vsock_host_thread(hybrid_thread, &hc));
+	/* the VMM holding at most the handshake cap of the flood, */
+	ck_assert_uint_le(vsock_host_count_fds() - base,
+			  FLOOD + VSOCK_HANDSHAKE_PENDING_MAX + 4);
+	/* a guest connection goes out, */
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), 0);
+	afd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(afd, 0);
+	ck_assert_int_eq(vsock_driver_send(s, "x", 1), 0);
+	vsock_driver_settle(&d, 3);
+	ck_assert_int_eq(vsock_host_read_all(afd, &c, 1), 0);
+	ck_assert_int_eq(c, 'x');
+	/* and the idle flood costs next to nothing (a spinning loop would
+	 * take all of it). */
+	ck_assert_uint_lt(idle_cpu_ns(1000), 100 * NS_PER_MS);
+	vsock_driver_close(s, false);
+	for (i = 0; i < FLOOD; i++)
+		close(fds[i]);
+	free(fds);
+	close(afd);
+	close(lfd);
+}
+END_TEST
+
+START_TEST(accept_backs_off_without_descriptors)
+{
+	struct vsock_driver_config cfg = base_cfg();
+	struct hybrid_client hc = { .uds = hd.uds, .port = GUEST_PORT };
+	struct rlimit rl, low;
+	int fd, probe;
+
+	cfg.measure_cpu = true;
+	start(&cfg);
+	vsock_driver_listen(&d, GUEST_PORT);
+	vsock_driver_settle(&d, 3);
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	fd = vsock_host_connect_unix(hd.uds);
+	ck_assert_int_ge(fd, 0);
+	/* No descriptor left for the accept. */
+	probe = dup(0);
+	ck_assert_int_ge(probe, 0);
+	close(probe);
+	low = rl;
+	low.rlim_cur = (rlim_t)probe;
+	test_log_expect(1000); /* "accept failed", rate-limited */
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	ck_assert_uint_lt(idle_cpu_ns(1000), 100 * NS_PER_MS);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	ck_assert_uint_ge(test_log_count(), 1); /* it did run out */
+	close(fd);
+	/* Descriptors back: clients are served again. */
+	hybrid_serve(&hc, vsock_host_thread(hybrid_thread, &hc));
+}
+END_TEST
 
 START_TEST(hybrid_connect_whole)
 {
@@ -1208,6 +1337,14 @@ static Suite *suite(void)
 	tcase_add_test(tc, hybrid_bad_line_is_closed);
 	tcase_add_test(tc, tcp_port_rule);
 	tcase_add_test(tc, tcp_listen_rule);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("hostile host clients");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, hybrid_silent_client_times_out);
+	tcase_add_test(tc, hybrid_flood_leaves_room);
+	tcase_add_test(tc, accept_backs_off_without_descriptors);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("layouts");
