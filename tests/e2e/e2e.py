@@ -11,7 +11,7 @@ Cases:
                           debug-exit status, virtio-rng (bzImage)
   panic VMM TOP           the bundled guest (vmlinux) driven through stdin:
                           console input, then a panic: exit status 2
-  vsock VMM TOP           the bundled guest's vsock steps (init.c's
+  vsock VMM TOP           the bundled guest's vsock steps (vsock_test.c's
                           vmm.test=vsock) against this host half: bulk
                           and concurrent transfers both ways, SEQPACKET,
                           RST, half-close, a killed host peer, socat on
@@ -21,7 +21,7 @@ Cases:
                           (comma list, default all), VMM_E2E_VSOCK_CPUS (2)
 
   soak VMM TOP [CPUS [FORMAT]]
-                          guest/init.c's vmm.test=soak: rounds of bulk
+                          guest/soak.c's vmm.test=soak: rounds of bulk
                           transfers both ways, round trips, connects and
                           SEQPACKET, alone and at once, each round within
                           a deadline; a stall asks the VMM for its state
@@ -34,20 +34,19 @@ Guest boots allow minutes: on kvm_pvm hosts the guest kernel is emulated.
 """
 import os
 import pty
-import random
 import re
 import shutil
 import signal
 import socket
 import stat
-import struct
 import subprocess
 import sys
 import tempfile
 import termios
 import threading
 import time
-import zlib
+
+import vsock_protocol as proto
 
 BOOT_TIMEOUT = int(os.environ.get("VMM_E2E_BOOT_TIMEOUT", "900"))
 failures = []
@@ -306,142 +305,11 @@ def case_panic(vmm, top):
     check("panic" in p.stderr, "panic reported on stderr")
 
 
-# --- vsock: the host half of guest/init.c's vmm.test=vsock -----------------
-# The protocol (control commands, the "xfer" transfer, stream(seed)) is
-# described at the top of init.c's vsock section; keep the two in step.
+# --- vsock: the host half of guest/vsock_test.c's vmm.test=vsock ----------
+# The protocol (ports, control words, steps, the "xfer" transfer, stream())
+# is guest/protocol.h, read by vsock_protocol.
 
 VSOCK_IO_TIMEOUT = 300  # per socket operation: nothing here may hang
-XFER_HDR, XFER_STATUS = 32, 64
-SEQ_SIZES = [1, 2, 3, 64, 1000, 4095, 4096, 4097, 16384, 32767, 32768,
-             65535, 65536]
-SEQ_SEED = 7000
-VSOCK_STEPS = ["hello", "rst", "g2h", "h2g", "g2h_conns", "h2g_conns",
-               "half", "seq", "kill", "socat", "tcp", "rules", "bye"]
-M64 = (1 << 64) - 1
-_stream_cache = {}
-
-
-def stream_bytes(seed, n):
-    """Bytes [0, n) of stream(seed): splitmix64 words, little endian."""
-    key = (seed, n)
-    if key in _stream_cache:
-        return _stream_cache[key]
-    words = (n + 7) // 8
-    out = bytearray(words * 8)
-    pack = struct.Struct("<Q").pack_into
-    x = seed & M64
-    for k in range(words):
-        x = (x + 0x9e3779b97f4a7c15) & M64
-        z = ((x ^ (x >> 30)) * 0xbf58476d1ce4e5b9) & M64
-        z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & M64
-        pack(out, 8 * k, z ^ (z >> 31))
-    data = bytes(out[:n])
-    if n <= (1 << 20):
-        _stream_cache[key] = data
-    return data
-
-
-def pad(text, n):
-    return text.encode()[:n - 1].ljust(n - 1) + b"\n"
-
-
-def recv_all(sock, n):
-    """Up to n bytes; fewer only at EOF."""
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            break
-        buf += chunk
-    return buf
-
-
-def recv_to_eof(sock):
-    parts = []
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return b"".join(parts)
-        parts.append(chunk)
-
-
-def recv_line(sock, limit=256):
-    line = b""
-    while not line.endswith(b"\n") and len(line) < limit:
-        c = sock.recv(1)
-        if not c:
-            break
-        line += c
-    return line
-
-
-def first_diff(a, b):
-    for i in range(min(len(a), len(b))):
-        if a[i] != b[i]:
-            return i
-    return min(len(a), len(b))
-
-
-def xfer_send(sock, seed, size, reply):
-    """Sender half of one transfer; returns None or what went wrong."""
-    data = stream_bytes(seed, size)
-    sock.sendall(pad("X %d %d %d" % (seed, size, reply), XFER_HDR))
-    rnd = random.Random(seed)
-    off = 0
-    while off < size:
-        n = min(size - off, 1 + rnd.randrange(2 << rnd.randrange(16)))
-        sock.sendall(data[off:off + n])
-        off += n
-    sock.shutdown(socket.SHUT_WR)
-    st = recv_all(sock, XFER_STATUS)
-    if len(st) != XFER_STATUS:
-        return "status after half-close: %d bytes, then EOF" % len(st)
-    m = re.match(rb"OK (\d+) (\d+)", st)
-    if not m:
-        return "receiver: %s" % st.decode(errors="replace").strip()
-    if int(m.group(1)) != size or int(m.group(2)) != zlib.crc32(data):
-        return "receiver got %s bytes crc %08x, sent %d crc %08x" % (
-            m.group(1).decode(), int(m.group(2)), size, zlib.crc32(data))
-    rest = recv_to_eof(sock)
-    want = stream_bytes(seed + 1, reply)
-    if rest != want:
-        return "reply: %d bytes to EOF (want %d), first difference at %d" % (
-            len(rest), reply, first_diff(rest, want))
-    return None
-
-
-def xfer_recv(sock):
-    """Receiver half of one transfer; returns None or what went wrong."""
-    hdr = recv_all(sock, XFER_HDR)
-    m = re.match(rb"X (\d+) (\d+) (\d+) *\n$", hdr)
-    if not m:
-        return "bad header %r" % hdr
-    seed, size, reply = (int(g) for g in m.groups())
-    data = recv_to_eof(sock)
-    want = stream_bytes(seed, size)
-    if data != want:
-        why = "got %d of %d bytes, first wrong byte %d" % (
-            len(data), size, first_diff(data, want))
-        sock.sendall(pad("BAD " + why, XFER_STATUS))
-        return why
-    sock.sendall(pad("OK %d %d" % (size, zlib.crc32(data)), XFER_STATUS))
-    sock.sendall(stream_bytes(seed + 1, reply))
-    return None
-
-
-def seq_echo(sock):
-    """Host end of the guest's SEQPACKET connection: check, echo."""
-    for i, size in enumerate(SEQ_SIZES):
-        data, _, flags, _ = sock.recvmsg(65536 + 64)
-        if flags & socket.MSG_TRUNC or data != stream_bytes(SEQ_SEED + i,
-                                                            size):
-            return "message %d: %d bytes (want %d)%s" % (
-                i, len(data), size,
-                ", content differs" if len(data) == size else "")
-        sock.sendall(data)
-    data = sock.recv(65536)
-    return None if data == b"" else "%d bytes after the last message" % (
-        len(data))
 
 
 class PipeStream:
@@ -468,7 +336,7 @@ s.listen(4)
 print("listening", flush=True)
 c, _ = s.accept()
 got = 0
-while got < 65536:
+while got < int(sys.argv[2]):
     d = c.recv(65536)
     if not d:
         break
@@ -478,40 +346,45 @@ time.sleep(3600)
 """
 
 
-class VsockHost:
+class VsockHost(proto.Host):
     """Listeners and actions for one guest run; all checks go to check()."""
 
     def __init__(self, d):
-        self.dir = d
-        self.uds = os.path.join(d, "v.sock")
-        self.t0 = time.monotonic()
-        self.lock = threading.Lock()
+        super().__init__(d, VSOCK_IO_TIMEOUT)
         self.served = {}
-        self.pending = []
-        self.results = []
         self.killed_after = None
-        self.socks = []
         self.tcp_port = self.free_port()
-        self.listen_unix(self.uds + "_5000", "control", self.control)
-        self.listen_unix(self.uds + "_5001", "sink", xfer_recv)
-        self.listen_unix(self.uds + "_5003", "seqpacket echo", seq_echo,
+        self.commands.update({proto.CTL_HELLO: self.ctl_hello,
+                              proto.CTL_H2G: self.ctl_h2g,
+                              proto.CTL_SOCAT: self.ctl_socat,
+                              proto.CTL_TCP: self.ctl_tcp,
+                              proto.CTL_SEQ: self.ctl_seq})
+        self.listen_port(proto.VT_PORT_CTL, "control", self.control)
+        self.listen_port(proto.VT_PORT_SINK, "sink", proto.xfer_recv)
+        self.listen_port(proto.VT_PORT_SEQ, "seqpacket echo", proto.seq_echo,
                          socket.SOCK_SEQPACKET)
         self.listen_unix(os.path.join(d, "rule.sock"), "unix rule",
-                         xfer_recv)
+                         proto.xfer_recv)
         tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         tcp.bind(("127.0.0.1", 0))
         self.rule_tcp_port = tcp.getsockname()[1]
-        self.listen(tcp, "tcp rule", xfer_recv)
+        self.listen(tcp, "tcp rule", proto.xfer_recv)
         self.killer = subprocess.Popen(
-            [sys.executable, "-c", KILLER, self.uds + "_5005"],
+            [sys.executable, "-c", KILLER,
+             "%s_%d" % (self.uds, proto.VT_PORT_KILL),
+             str(proto.VT_KILL_AFTER)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
         check(self.killer.stdout.readline().strip() == "listening",
-              "killable host peer listens on <uds>_5005")
+              "killable host peer listens on <uds>_%d" % proto.VT_PORT_KILL)
         threading.Thread(target=self.kill_peer, daemon=True).start()
 
-    def log(self, msg):
-        print("host %7.1f s: %s" % (time.monotonic() - self.t0, msg),
-              flush=True)
+    def failed(self, what, why):
+        check(False, "host %s: %s" % (what, why))
+
+    def connection_done(self, name, why):
+        super().connection_done(name, why)
+        with self.lock:
+            self.served[name] = self.served.get(name, 0) + (not why)
 
     @staticmethod
     def free_port():
@@ -523,42 +396,13 @@ class VsockHost:
 
     def vmm_args(self):
         return ["--vsock-cid", "3", "--vsock-uds", self.uds,
-                "--vsock-port", "5006=unix:" + os.path.join(self.dir,
-                                                            "rule.sock"),
-                "--vsock-port", "5007=tcp:127.0.0.1:%d" % self.rule_tcp_port,
-                "--vsock-listen", "tcp:127.0.0.1:%d=6006" % self.tcp_port]
-
-    def listen_unix(self, path, name, handler, kind=socket.SOCK_STREAM):
-        s = socket.socket(socket.AF_UNIX, kind)
-        s.bind(path)
-        self.listen(s, name, handler)
-
-    def listen(self, s, name, handler):
-        s.listen(64)
-        self.socks.append(s)
-
-        def loop():
-            while True:
-                try:
-                    c, _ = s.accept()
-                except OSError:
-                    return
-                threading.Thread(target=self.serve, args=(c, name, handler),
-                                 daemon=True).start()
-        threading.Thread(target=loop, daemon=True).start()
-
-    def serve(self, c, name, handler):
-        c.settimeout(VSOCK_IO_TIMEOUT)
-        try:
-            why = handler(c)
-        except Exception as e:  # a socket error is a test failure
-            why = "%s: %s" % (type(e).__name__, e)
-        finally:
-            c.close()
-        if why:
-            check(False, "host %s connection: %s" % (name, why))
-        with self.lock:
-            self.served[name] = self.served.get(name, 0) + (not why)
+                "--vsock-port", "%d=unix:%s" % (
+                    proto.VT_PORT_RULE_UNIX,
+                    os.path.join(self.dir, "rule.sock")),
+                "--vsock-port", "%d=tcp:127.0.0.1:%d" % (
+                    proto.VT_PORT_RULE_TCP, self.rule_tcp_port),
+                "--vsock-listen", "tcp:127.0.0.1:%d=%d" % (
+                    self.tcp_port, proto.VT_GPORT_TCP)]
 
     def kill_peer(self):
         line = self.killer.stdout.readline()
@@ -566,41 +410,24 @@ class VsockHost:
         if m:
             self.killer.kill()
             self.killed_after = int(m.group(1))
-            self.log("killed the host peer of port 5005 after %s bytes" %
-                     m.group(1))
+            self.log("killed the host peer of port %d after %s bytes" % (
+                proto.VT_PORT_KILL, m.group(1)))
 
     def close(self):
-        for s in self.socks:
-            s.close()
+        super().close()
         if self.killer.poll() is None:
             self.killer.kill()
         self.killer.wait()
 
     # Host-initiated connections.
-    def hybrid_connect(self, port, kind=socket.SOCK_STREAM):
-        s = socket.socket(socket.AF_UNIX, kind)
-        s.settimeout(VSOCK_IO_TIMEOUT)
-        if kind == socket.SOCK_STREAM:
-            s.connect(self.uds)
-            s.sendall(b"CONNECT %d\n" % port)
-            line = recv_line(s)
-        else:
-            s.connect(self.uds + "_seqpacket")
-            s.send(b"CONNECT %d\n" % port)
-            line = s.recv(256)
-        if not re.match(rb"OK \d+\n$", line):
-            s.close()
-            raise OSError("handshake for port %d answered %r" % (port, line))
-        return s
-
     def h2g(self, port, seed, size, reply):
         with self.hybrid_connect(port) as s:
-            return xfer_send(s, seed, size, reply)
+            return proto.xfer_send(s, seed, size, reply)
 
     def tcp(self, port, seed, size, reply):
         with socket.create_connection(("127.0.0.1", self.tcp_port),
                                       timeout=VSOCK_IO_TIMEOUT) as s:
-            return xfer_send(s, seed, size, reply)
+            return proto.xfer_send(s, seed, size, reply)
 
     def socat(self, port, seed, size, reply):
         # -t: wait for the guest's answer after our half-close.
@@ -620,7 +447,7 @@ class VsockHost:
                 line += c
             if not re.match(rb"OK \d+\n$", line):
                 return "socat: handshake answered %r" % line
-            return xfer_send(PipeStream(p), seed, size, reply)
+            return proto.xfer_send(PipeStream(p), seed, size, reply)
         finally:
             if p.stdin and not p.stdin.closed:
                 p.stdin.close()
@@ -631,15 +458,7 @@ class VsockHost:
 
     def seq(self, port):
         with self.hybrid_connect(port, socket.SOCK_SEQPACKET) as s:
-            for i, size in enumerate(SEQ_SIZES):
-                msg = stream_bytes(SEQ_SEED + i, size)
-                if s.send(msg) != size:
-                    return "message %d: short send" % i
-                data, _, flags, _ = s.recvmsg(65536 + 64)
-                if flags & socket.MSG_TRUNC or data != msg:
-                    return "echo of message %d: %d bytes (want %d)" % (
-                        i, len(data), size)
-        return None
+            return proto.seq_send(s)
 
     def refused_handshakes(self):
         """No guest listener, or a bad command: closed, no answer."""
@@ -654,7 +473,7 @@ class VsockHost:
                 s.connect(self.uds)
                 s.sendall(line)
                 try:
-                    got = recv_to_eof(s)
+                    got = proto.recv_to_eof(s)
                 except OSError as e:  # a reset is a close too
                     got = b""
                     if not isinstance(e, ConnectionResetError):
@@ -665,57 +484,28 @@ class VsockHost:
                     what, time.monotonic() - t))
         return None
 
-    def start(self, fn, *args):
-        def run():
-            try:
-                why = fn(*args)
-            except Exception as e:
-                why = "%s: %s" % (type(e).__name__, e)
-            if why:
-                check(False, "host %s%r: %s" % (fn.__name__, args, why))
-            with self.lock:
-                self.results.append(why)
-        t = threading.Thread(target=run, daemon=True)
-        t.start()
-        self.pending.append(t)
+    # Control commands (guest/vsock_test.c host_to_guest and vt_seq).
+    def ctl_hello(self):
+        why = self.refused_handshakes()
+        return "%s %s" % (proto.CTL_DONE_FAIL, why) if why else \
+            proto.CTL_DONE_OK
 
-    def control(self, c):
-        while True:
-            line = recv_line(c)
-            if not line.endswith(b"\n"):
-                return None if not line else "control: %r" % line
-            self.log("guest: %s" % line.decode().strip())
-            cmd = line.decode().split()
-            args = [int(a) for a in cmd[1:] if a.isdigit()]
-            answer = "OK"
-            if cmd[0] == "HELLO":
-                why = self.refused_handshakes()
-                answer = "DONE FAIL " + why if why else "DONE OK"
-            elif cmd[0] == "H2G":
-                port, n, size, seed, reply = args
-                for i in range(n):
-                    self.start(self.h2g, port, seed + i, size, reply)
-            elif cmd[0] == "SOCAT":
-                self.start(self.socat, args[0], *args[2:])
-            elif cmd[0] == "TCP":
-                self.start(self.tcp, args[0], *args[2:])
-            elif cmd[0] == "SEQ":
-                self.start(self.seq, args[0])
-            elif cmd[0] == "WAIT":
-                for t in self.pending:
-                    t.join(VSOCK_IO_TIMEOUT)
-                bad = [w for w in self.results if w] + (
-                    ["still running"] if any(t.is_alive()
-                                             for t in self.pending) else [])
-                answer = "DONE FAIL %d failed: %s" % (
-                    len(bad), bad[0][:150]) if bad else "DONE OK"
-                self.pending, self.results = [], []
-            elif cmd[0] == "BYE":
-                c.sendall(b"DONE OK\n")
-                return None
-            else:
-                answer = "FAIL unknown command"
-            c.sendall(answer.encode() + b"\n")
+    def ctl_h2g(self, port, n, size, seed, reply):
+        for i in range(n):
+            self.start(self.h2g, port, seed + i, size, reply)
+        return proto.CTL_OK
+
+    def ctl_socat(self, *args):
+        self.start(self.socat, args[0], *args[2:])
+        return proto.CTL_OK
+
+    def ctl_tcp(self, *args):
+        self.start(self.tcp, args[0], *args[2:])
+        return proto.CTL_OK
+
+    def ctl_seq(self, port):
+        self.start(self.seq, port)
+        return proto.CTL_OK
 
 
 def kernel_format():
@@ -759,7 +549,7 @@ def case_vsock(vmm, top):
     out = p.stdout
     m = re.search(r"vmm-init: started uptime=([\d.]+)", out)
     check(m is not None, "init marker seen")
-    for step in (steps.split(",") if steps else VSOCK_STEPS):
+    for step in (steps.split(",") if steps else proto.VT_STEPS):
         m2 = re.search(r"vmm-test: vsock %s (ok (\d+) ms|FAIL.*)" % step, out)
         check(m2 is not None and m2.group(1).startswith("ok"),
               "guest step %s: %s" % (step, m2.group(1) if m2 else "not run"))
@@ -767,7 +557,8 @@ def case_vsock(vmm, top):
     check(p.returncode == 42, "debug-exit 42 from the guest (got %d)" %
           p.returncode)
     if not steps or "kill" in steps.split(","):
-        check(host.killed_after is not None and host.killed_after >= 65536,
+        check(host.killed_after is not None and
+              host.killed_after >= proto.VT_KILL_AFTER,
               "host peer killed mid-transfer (after %s bytes)" %
               host.killed_after)
     print("host connections served: %s" % host.served)
@@ -775,106 +566,43 @@ def case_vsock(vmm, top):
         m.group(1) if m else "?", p.elapsed))
 
 
-# --- soak: the host half of guest/init.c's vmm.test=soak -------------------
-
-SOAK_PERIOD = 65521
+# --- soak: the host half of guest/soak.c's vmm.test=soak -----------------
 
 
-def soak_pattern(rnd, size):
-    """Bytes [0, size) of round rnd's transfer (init.c soak_fill)."""
-    block = bytes(((k * 31 + rnd) & 0xff) for k in range(SOAK_PERIOD))
-    reps = size // SOAK_PERIOD + 1
-    return memoryview(block * reps)[:size]
-
-
-class SoakHost:
-    """AF_UNIX servers at <uds>_7001..7005; per-round state from the
+class SoakHost(proto.Host):
+    """AF_UNIX servers at the soak's ports; per-round state from the
     console. Every server checks what it gets."""
 
     def __init__(self, d):
-        self.uds = os.path.join(d, "v.sock")
+        super().__init__(d, VSOCK_IO_TIMEOUT)
         self.round = 1
-        self.errors = []
-        self.socks = []
-        self.lock = threading.Lock()
         self.patterns = {}
-        for port, fn, kind in [(7001, self.sink, socket.SOCK_STREAM),
-                               (7002, self.source, socket.SOCK_STREAM),
-                               (7003, self.echo, socket.SOCK_STREAM),
-                               (7004, None, socket.SOCK_STREAM),
-                               (7005, self.echo, socket.SOCK_SEQPACKET)]:
-            s = socket.socket(socket.AF_UNIX, kind)
-            s.bind("%s_%d" % (self.uds, port))
-            s.listen(256)
-            self.socks.append(s)
-            threading.Thread(target=self.accept_loop, args=(s, fn),
-                             daemon=True).start()
+        for port, name, fn, kind in [
+                (proto.SOAK_PORT_G2H, "sink",
+                 lambda c: proto.pattern_sink(c, self.pattern),
+                 socket.SOCK_STREAM),
+                (proto.SOAK_PORT_H2G, "source",
+                 lambda c: proto.pattern_source(c, self.pattern),
+                 socket.SOCK_STREAM),
+                (proto.SOAK_PORT_RTT, "echo", proto.echo,
+                 socket.SOCK_STREAM),
+                (proto.SOAK_PORT_CPS, "accept", None, socket.SOCK_STREAM),
+                (proto.SOAK_PORT_SEQ, "echo", proto.echo,
+                 socket.SOCK_SEQPACKET)]:
+            self.listen_port(port, name, fn, kind, backlog=256)
 
     def pattern(self, size):
         with self.lock:
             key = (self.round, size)
             if key not in self.patterns:
-                self.patterns = {key: soak_pattern(self.round, size)}
+                self.patterns = {key: proto.soak_pattern(self.round, size)}
             return self.patterns[key]
 
-    def accept_loop(self, s, fn):
-        while True:
-            try:
-                c, _ = s.accept()
-            except OSError:
-                return
-            if fn is None:  # connects: accept and close
-                c.close()
-                continue
-            threading.Thread(target=self.serve, args=(c, fn),
-                             daemon=True).start()
-
-    def serve(self, c, fn):
-        c.settimeout(VSOCK_IO_TIMEOUT)
-        try:
-            why = fn(c)
-        except Exception as e:
-            why = "%s: %s" % (type(e).__name__, e)
-        finally:
-            c.close()
+    def connection_done(self, name, why):
         if why:
             with self.lock:
-                self.errors.append("round %d %s: %s" % (self.round,
-                                                        fn.__name__, why))
-
-    def sink(self, c):
-        got = bytearray()
-        while True:
-            b = c.recv(1 << 20)
-            if not b:
-                break
-            got += b
-        want = self.pattern(len(got))
-        if got != want:
-            why = "%d bytes, first wrong byte at %d" % (
-                len(got), first_diff(got, want))
-            c.sendall(b"BAD " + why.encode() + b"\n")
-            return why
-        c.sendall(b"OK %d\n" % len(got))
-        return None
-
-    def source(self, c):
-        size = struct.unpack("<Q", recv_all(c, 8))[0]
-        c.sendall(self.pattern(size))
-        return None
-
-    @staticmethod
-    def echo(c):
-        """Stream or SEQPACKET (a message is one recv, one send)."""
-        while True:
-            b = c.recv(65536)
-            if not b:
-                return None
-            c.sendall(b)
-
-    def close(self):
-        for s in self.socks:
-            s.close()
+                self.errors.append("round %d %s: %s" % (self.round, name,
+                                                        why))
 
 
 def soak_stop_with_dump(proc, why):

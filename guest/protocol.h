@@ -1,0 +1,146 @@
+/*
+ * protocol.h: what the guest and host halves of the vsock tests agree on
+ * (vmm.test=vsock, vmm.test=soak, vmm.test=vsockbench): ports, control
+ * words, step names, sizes and the data pattern.
+ *
+ * One header for both halves: the guest programs include it, and the host
+ * side reads it through tests/e2e/vsock_protocol.py, which parses every
+ * line of the form
+ *   #define NAME VALUE
+ * where VALUE is a number (C suffixes such as ULL allowed), a string
+ * literal, or numbers separated by commas. Keep every definition to that
+ * form, one a line, with comments on lines of their own.
+ *
+ * Host ports (CID 2) map to the AF_UNIX socket "<uds>_<port>"; guest ports
+ * are where the guest listens and the host connects through the hybrid
+ * socket (or a --vsock-listen TCP listener).
+ */
+#ifndef GUEST_PROTOCOL_H
+#define GUEST_PROTOCOL_H
+
+#define VSOCK_HOST_CID 2
+
+/*
+ * Control connection (vsock and vsockbench): the guest sends one-line
+ * commands, the host answers each with one line: CTL_OK when it has
+ * started an action, CTL_DONE_OK or CTL_DONE_FAIL " <why>" when it has
+ * finished one.
+ */
+#define CTL_HELLO "HELLO"
+#define CTL_H2G "H2G"
+#define CTL_SOCAT "SOCAT"
+#define CTL_TCP "TCP"
+#define CTL_SEQ "SEQ"
+#define CTL_WAIT "WAIT"
+#define CTL_BYE "BYE"
+#define CTL_G2H "G2H"
+#define CTL_RTT "RTT"
+#define CTL_CPS "CPS"
+#define CTL_CPSEND "CPSEND"
+#define CTL_OK "OK"
+#define CTL_DONE_OK "DONE OK"
+#define CTL_DONE_FAIL "DONE FAIL"
+
+/* vmm.test=vsock: host ports. */
+/* control */
+#define VT_PORT_CTL 5000
+/* xfer receiver */
+#define VT_PORT_SINK 5001
+/* SEQPACKET echo */
+#define VT_PORT_SEQ 5003
+/* a peer killed mid-transfer, after it read VT_KILL_AFTER bytes */
+#define VT_PORT_KILL 5005
+/* --vsock-port 5006=unix:... -> xfer receiver */
+#define VT_PORT_RULE_UNIX 5006
+/* --vsock-port 5007=tcp:... -> xfer receiver */
+#define VT_PORT_RULE_TCP 5007
+/* nothing listens on the host */
+#define VT_PORT_NONE 5999
+
+/* vmm.test=vsock: guest ports. */
+#define VT_GPORT_H2G 6001
+#define VT_GPORT_H2G_CONNS 6002
+#define VT_GPORT_HALF 6003
+#define VT_GPORT_SEQ 6004
+#define VT_GPORT_SOCAT 6005
+/* --vsock-listen tcp:...=6006 */
+#define VT_GPORT_TCP 6006
+
+/*
+ * vmm.test=vsock: the steps, in the order they run. The guest prints
+ * "vmm-test: vsock <step> ok <ms> ms" or "vmm-test: vsock <step> FAIL
+ * <why>" for each.
+ */
+#define VT_STEP_HELLO "hello"
+#define VT_STEP_RST "rst"
+#define VT_STEP_G2H "g2h"
+#define VT_STEP_H2G "h2g"
+#define VT_STEP_G2H_CONNS "g2h_conns"
+#define VT_STEP_H2G_CONNS "h2g_conns"
+#define VT_STEP_HALF "half"
+#define VT_STEP_SEQ "seq"
+#define VT_STEP_KILL "kill"
+#define VT_STEP_SOCAT "socat"
+#define VT_STEP_TCP "tcp"
+#define VT_STEP_RULES "rules"
+#define VT_STEP_BYE "bye"
+
+/*
+ * Transfer ("xfer"), either way: the sender writes a VT_XFER_HDR-byte
+ * header "X <seed> <size> <reply>" (space padded, '\n' last), <size> bytes
+ * of stream(seed), then shuts down its write side. The receiver reads to
+ * EOF, checks length and content, answers with a VT_XFER_STATUS-byte
+ * status "OK <size> <crc32>" or "BAD <why>" (padded alike), then <reply>
+ * bytes of stream(seed + 1), and closes.
+ */
+#define VT_XFER_HDR 32
+#define VT_XFER_STATUS 64
+#define VT_XFER_MAGIC "X"
+#define VT_XFER_OK "OK"
+#define VT_XFER_BAD "BAD"
+
+/* SEQPACKET: message i has VT_SEQ_SIZES[i] bytes of stream(VT_SEQ_SEED + i). */
+#define VT_SEQ_SEED 7000
+#define VT_SEQ_SIZES 1, 2, 3, 64, 1000, 4095, 4096, 4097, 16384, 32767, 32768, 65535, 65536
+/* The killed host peer of VT_PORT_KILL reads this much first. */
+#define VT_KILL_AFTER 65536
+
+/*
+ * stream(seed): byte i is byte i % 8 (little endian) of splitmix64 output
+ * number i / 8, the mix of z = seed + (i / 8 + 1) * STREAM_GAMMA:
+ * z = (z ^ z >> S1) * M1; z = (z ^ z >> S2) * M2; z ^ z >> S3 (mod 2^64).
+ */
+#define STREAM_GAMMA 0x9e3779b97f4a7c15ULL
+#define STREAM_M1 0xbf58476d1ce4e5b9ULL
+#define STREAM_M2 0x94d049bb133111ebULL
+#define STREAM_S1 30
+#define STREAM_S2 27
+#define STREAM_S3 31
+
+/*
+ * vmm.test=vsockbench: host ports and guest ports. G2H: the guest sends
+ * to BENCH_PORT_SINK, which answers its count; CPS: the guest connects to
+ * BENCH_PORT_ONEBYTE, which sends one byte and closes; H2G and RTT: the
+ * host connects to the guest's ports.
+ */
+#define BENCH_PORT_SINK 5001
+#define BENCH_PORT_ONEBYTE 5002
+#define BENCH_GPORT_H2G 6001
+#define BENCH_GPORT_RTT 6002
+
+/*
+ * vmm.test=soak: host ports, one for each kind of traffic. Byte k of a
+ * transfer in round r is ((k % SOAK_PERIOD) * SOAK_MULT + r) & 0xff.
+ */
+#define SOAK_PORT_G2H 7001
+#define SOAK_PORT_H2G 7002
+#define SOAK_PORT_RTT 7003
+#define SOAK_PORT_CPS 7004
+#define SOAK_PORT_SEQ 7005
+#define SOAK_PERIOD 65521
+#define SOAK_MULT 31
+/* The g2h server's verdict line: "OK <count>" or "BAD <why>". */
+#define SOAK_OK "OK"
+#define SOAK_BAD "BAD"
+
+#endif
