@@ -495,12 +495,12 @@ class VsockHost(proto.Host):
             self.start(self.h2g, port, seed + i, size, reply)
         return proto.CTL_OK
 
-    def ctl_socat(self, *args):
-        self.start(self.socat, args[0], *args[2:])
+    def ctl_socat(self, port, n, size, seed, reply):
+        self.start(self.socat, port, seed, size, reply)
         return proto.CTL_OK
 
-    def ctl_tcp(self, *args):
-        self.start(self.tcp, args[0], *args[2:])
+    def ctl_tcp(self, port, n, size, seed, reply):
+        self.start(self.tcp, port, seed, size, reply)
         return proto.CTL_OK
 
     def ctl_seq(self, port):
