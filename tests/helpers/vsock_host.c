@@ -405,12 +405,11 @@ static void peer_read(struct vsock_host_peer *p,
 				room = (size_t)(v - c->received);
 		}
 		n = read(c->fd, buf, room);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
 		if (n < 0) {
-			peer_error(p, c, -errno);
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				peer_error(p, c, -errno);
 			return;
 		}
 		if (n == 0) {
@@ -477,12 +476,11 @@ static void peer_write(struct vsock_host_peer *p,
 			pattern_fill(2 * c->id + 2, c->sent, buf, len);
 			n = send(c->fd, buf, len, MSG_NOSIGNAL);
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
 		if (n < 0) {
-			peer_error(p, c, -errno);
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				peer_error(p, c, -errno);
 			return;
 		}
 		p->bytes_out += (uint64_t)n;
