@@ -181,7 +181,9 @@ nested_bed() {
 		while IFS= read -r f; do
 			i=$((i + 1))
 			cp "$f" "$tmp/root/modules/$i.ko"
-			echo "$i" >>"$tmp/root/modules/order"
+			# its load order and its name, which parameters use
+			echo "$i $(basename "$f" .ko | tr - _)" \
+				>>"$tmp/root/modules/order"
 		done < <(modules_in_order "$kdir" "${NESTED_MODULES[@]}")
 		(cd "$tmp/root" && find . | cpio -o -H newc --quiet) >"$tmp/initramfs.cpio" ||
 			die "cannot pack the bed's initramfs"
