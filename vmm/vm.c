@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "boot_x86.h"
+#include "cmdline.h"
 #include "cpuid.h"
 #include "fdt_machine.h"
 #include "initramfs.h"
@@ -40,23 +41,6 @@
 #define MAX_CPUID_ENTRIES 256
 #define PANIC_MARKER "Kernel panic - not syncing"
 #define PANIC_GRACE_NS 2000000000ll
-
-/*
- * Work-arounds for kvm_pvm's instruction emulator, which runs guest kernel
- * code but lacks XSAVE/AVX, SMAP, POPCNT, RDRAND/RDSEED, FSGSBASE,
- * INVPCID/PCID, PKU, RDPID, CLFLUSHOPT/CLWB and RDTSCP: the CPUID filter
- * hides them, and the command line tells the kernel again (kvm_pvm has
- * been seen to ignore KVM_SET_CPUID2). INT3 in long mode and FWAIT fail
- * there too, so the boot INT3 self-test and the FWAIT at task exit are
- * skipped: skip_int3_selftest and fpu_nofwait are parameters added by
- * guest/patches, unknown to (and ignored by) other kernels.
- */
-static const char pvm_cmdline[] =
-	"noxsave clearcpuid=151,158,306,156,293,288,298,145,515,516,534,"
-	"311,312,59,308 rcupdate.rcu_cpu_stall_suppress=1 "
-	"skip_int3_selftest fpu_nofwait";
-
-static const char default_cmdline[] = "console=ttyS0 reboot=k panic=-1";
 
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code)
 {
@@ -382,32 +366,6 @@ static int setup_devices(struct vm *vm)
 	return ret;
 }
 
-/*
- * Defaults (plus the kvm_pvm work-arounds), then the entries that describe
- * the machine's virtio devices, then the user's text (which may end in
- * "-- init args"). --cmdline-replace replaces the defaults, and the device
- * entries follow it: without them the guest cannot find its devices.
- */
-static char *build_cmdline(const struct vm *vm)
-{
-	const struct vm_config *cfg = vm->cfg;
-	char devices[512];
-	char *s;
-	int n;
-
-	if (machine_virtio_cmdline(vm->devs, devices, sizeof(devices)) < 0)
-		return NULL;
-	if (cfg->cmdline_replace)
-		n = asprintf(&s, "%s%s", cfg->cmdline_replace, devices);
-	else
-		n = asprintf(&s, "%s%s%s%s%s%s", default_cmdline,
-			     vm->pvm_mode ? " " : "",
-			     vm->pvm_mode ? pvm_cmdline : "", devices,
-			     cfg->cmdline_append ? " " : "",
-			     cfg->cmdline_append ? cfg->cmdline_append : "");
-	return n < 0 ? NULL : s;
-}
-
 /* Open a regular file as a blob; the caller closes blob->fd. */
 static int open_blob(const char *flag, const char *path, uint64_t max,
 		     struct boot_blob *blob)
@@ -483,7 +441,7 @@ static int load_guest(struct vm *vm, struct boot_x86_entry *entry)
 	char *cmdline;
 	int ret;
 
-	cmdline = build_cmdline(vm);
+	cmdline = cmdline_build(vm->cfg, vm->pvm_mode, vm->devs);
 	if (!cmdline)
 		return -ENOMEM;
 	bc.cmdline = cmdline;
@@ -959,7 +917,7 @@ int vm_dump_dtb(const struct vm_config *cfg)
 			(unsigned long long)cfg->mem_mib, strerror(-ret));
 		return ret;
 	}
-	cmdline = build_cmdline(&vm);
+	cmdline = cmdline_build(cfg, vm.pvm_mode, vm.devs);
 	blob = malloc(size);
 	ret = -ENOMEM;
 	if (!cmdline || !blob)
