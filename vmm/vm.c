@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
@@ -39,7 +38,6 @@
 #define KERNEL_MAX_SIZE (512ull << 20)
 #define INITRD_MAX_SIZE (1024ull << 20)
 #define MAX_CPUID_ENTRIES 256
-#define PANIC_MARKER "Kernel panic - not syncing"
 #define PANIC_GRACE_NS 2000000000ll
 
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code)
@@ -76,66 +74,15 @@ bool vm_stopping(const struct vm *vm)
 	return atomic_load(&vm->stop_reason) != VM_STOP_NONE;
 }
 
-/* Device callbacks ------------------------------------------------------ */
-
-static void serial_set_irq(void *opaque, int level)
+void vm_note_panic(struct vm *vm)
 {
-	struct vm *vm = opaque;
-	struct kvm_irq_level irq = {
-		.irq = (uint32_t)machine_devs[MACHINE_DEV_SERIAL0].irq,
-		.level = (uint32_t)level,
-	};
-
-	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
-		log_err("KVM_IRQ_LINE failed: %s", strerror(errno));
-}
-
-/*
- * Console watcher: a guest kernel that panics prints PANIC_MARKER on its
- * console. Noting it lets a later reset (panic=-1) or a hang end the VMM
- * with VM_EXIT_PANIC instead of success. A guest can fake the marker, but
- * only to fail its own run. Called with console_lock held.
- */
-static void console_watch(struct vm *vm, uint8_t byte)
-{
-	static const char marker[] = PANIC_MARKER;
-
-	if (byte == (uint8_t)marker[vm->panic_match])
-		vm->panic_match++;
-	else
-		vm->panic_match = byte == (uint8_t)marker[0] ? 1 : 0;
-	if (vm->panic_match < sizeof(marker) - 1)
-		return;
-	vm->panic_match = 0;
 	if (atomic_exchange(&vm->panic_seen, true))
 		return;
 	if (util_eventfd_signal(vm->panic_efd))
 		log_err("cannot wake the event loop: %s", strerror(errno));
 }
 
-/*
- * Guest console output, from any vCPU thread. It blocks while stdout does
- * (nothing is dropped while the VM runs), but gives up once the VM is
- * stopping: the kick signal interrupts a blocked write(), and a stdout
- * nobody drains must not keep the VMM from exiting.
- */
-static void serial_tx(void *opaque, uint8_t byte)
-{
-	struct vm *vm = opaque;
-
-	pthread_mutex_lock(&vm->console_lock);
-	while (!vm_stopping(vm)) {
-		struct pollfd pfd = { .fd = STDOUT_FILENO, .events = POLLOUT };
-		ssize_t n = write(STDOUT_FILENO, &byte, 1);
-
-		if (n == 1 || (n < 0 && errno != EINTR && errno != EAGAIN))
-			break;
-		if (n < 0 && errno == EAGAIN)
-			poll(&pfd, 1, 100); /* a non-blocking stdout */
-	}
-	console_watch(vm, byte);
-	pthread_mutex_unlock(&vm->console_lock);
-}
+/* Device callbacks ------------------------------------------------------ */
 
 static void guest_reset(void *opaque)
 {
@@ -309,12 +256,9 @@ static int setup_cpuid(struct vm *vm)
 static int setup_devices(struct vm *vm)
 {
 	const struct machine_dev *d = machine_devs;
-	struct serial8250_cb cb = {
-		.set_irq = serial_set_irq, .tx = serial_tx, .opaque = vm,
-	};
 	int ret;
 
-	ret = serial8250_create(&vm->serial, &cb);
+	ret = console_create(&vm->console, vm);
 	if (ret)
 		return ret;
 	vm->i8042 = (struct i8042){ .reset = guest_reset, .opaque = vm };
@@ -322,7 +266,7 @@ static int setup_devices(struct vm *vm)
 					      .opaque = vm };
 	ret = bus_register(&vm->pio, d[MACHINE_DEV_SERIAL0].base,
 			   d[MACHINE_DEV_SERIAL0].size, &serial8250_bus_ops,
-			   vm->serial);
+			   vm->console.serial);
 	if (!ret)
 		ret = bus_register(&vm->pio, d[MACHINE_DEV_I8042_DATA].base,
 				   d[MACHINE_DEV_I8042_DATA].size,
@@ -514,7 +458,6 @@ int vm_create(struct vm **out, const struct vm_config *cfg)
 	vm->kvm_fd = vm->vm_fd = -1;
 	vm->stop_efd = vm->panic_efd = vm->sig_fd = -1;
 	vm->kernel_blob.fd = vm->initrd_blob.fd = -1;
-	pthread_mutex_init(&vm->console_lock, NULL);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	*out = vm;
@@ -578,8 +521,6 @@ static void on_panic(struct evloop_op *op, int res, uint32_t flags)
 	evloop_timeout(&vm->loop, &vm->panic_timer_op, &vm->panic_grace);
 }
 
-static void console_leave(struct vm *vm);
-
 /*
  * First stop signal: stop cleanly. A second one while the stop is still
  * under way (a vCPU stuck somewhere): restore the terminal and leave now.
@@ -598,7 +539,7 @@ static void on_signal(struct evloop_op *op, int res, uint32_t flags)
 		if (vm_stopping(vm)) {
 			log_err("signal %u during stop: exiting at once",
 				si->ssi_signo);
-			console_leave(vm);
+			console_leave(&vm->console);
 			_exit(status);
 		}
 		log_info("stopping on signal %u", si->ssi_signo);
@@ -606,78 +547,6 @@ static void on_signal(struct evloop_op *op, int res, uint32_t flags)
 	}
 	evloop_read(&vm->loop, &vm->sig_op, vm->sig_fd, vm->sig_buf,
 		    sizeof(vm->sig_buf));
-}
-
-static void stdin_arm(struct vm *vm);
-
-static void on_stdin_retry(struct evloop_op *op, int res, uint32_t flags)
-{
-	(void)res;
-	(void)flags;
-	stdin_arm(VM_OF(op, stdin_retry_op));
-}
-
-static void on_stdin(struct evloop_op *op, int res, uint32_t flags)
-{
-	struct vm *vm = VM_OF(op, stdin_op);
-
-	(void)flags;
-	if (res == -EINTR || res == -EAGAIN) {
-		stdin_arm(vm);
-		return;
-	}
-	if (res <= 0) {
-		/* EOF or an unreadable stdin: the guest just gets no input. */
-		vm->stdin_open = false;
-		return;
-	}
-	/* stdin_arm() asked for no more than the UART had room for. */
-	serial8250_rx_push(vm->serial, vm->stdin_buf, (size_t)res);
-	stdin_arm(vm);
-}
-
-/* Read stdin only as fast as the guest drains its UART: nothing dropped. */
-static void stdin_arm(struct vm *vm)
-{
-	size_t room = serial8250_rx_space(vm->serial);
-
-	if (!vm->stdin_open)
-		return;
-	if (!room) {
-		vm->stdin_retry.tv_sec = 0;
-		vm->stdin_retry.tv_nsec = 10000000;
-		vm->stdin_retry_op.handler = on_stdin_retry;
-		evloop_timeout(&vm->loop, &vm->stdin_retry_op,
-			       &vm->stdin_retry);
-		return;
-	}
-	vm->stdin_op.handler = on_stdin;
-	evloop_read(&vm->loop, &vm->stdin_op, STDIN_FILENO, vm->stdin_buf,
-		    (unsigned int)MIN(room, sizeof(vm->stdin_buf)));
-}
-
-static void console_enter(struct vm *vm)
-{
-	struct termios raw;
-
-	vm->stdin_open = fcntl(STDIN_FILENO, F_GETFL) >= 0;
-	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &vm->saved_tio))
-		return;
-	vm->tio_saved = true;
-	raw = vm->saved_tio;
-	cfmakeraw(&raw);
-	/* Keep ^C and ^\ as signals so a user can always stop the VM. */
-	raw.c_lflag |= ISIG;
-	raw.c_oflag |= OPOST | ONLCR;
-	tcsetattr(STDIN_FILENO, TCSANOW, &raw);
-}
-
-static void console_leave(struct vm *vm)
-{
-	if (vm->tio_saved) {
-		tcsetattr(STDIN_FILENO, TCSANOW, &vm->saved_tio);
-		vm->tio_saved = false;
-	}
 }
 
 /* One line per KVM exit reason seen: "<prefix>exits_<reason> <count>". */
@@ -806,18 +675,17 @@ int vm_run(struct vm *vm)
 		log_err("cannot queue the event loop's first reads");
 		return VM_EXIT_ERROR;
 	}
-	console_enter(vm);
-	stdin_arm(vm);
+	console_enter(&vm->console);
 	if (machine_has(vm->devs, MACHINE_DEV_VIRTIO_RNG) &&
 	    vm_virtio_start(&vm->rng_virtio)) {
 		log_err("cannot listen for virtio-rng notifications");
-		console_leave(vm);
+		console_leave(&vm->console);
 		return VM_EXIT_ERROR;
 	}
 	if (vm->vsock && (vm_virtio_start(&vm->vsock_virtio) ||
 			  vsock_dev_start(vm->vsock))) {
 		log_err("cannot start the vsock device");
-		console_leave(vm);
+		console_leave(&vm->console);
 		return VM_EXIT_ERROR;
 	}
 
@@ -836,7 +704,7 @@ int vm_run(struct vm *vm)
 		vcpu_kick(&vm->vcpus[i]);
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vcpu_join(&vm->vcpus[i]);
-	console_leave(vm);
+	console_leave(&vm->console);
 
 	status = vm->stop_code;
 	switch ((enum vm_stop_reason)atomic_load(&vm->stop_reason)) {
@@ -877,7 +745,7 @@ void vm_destroy(struct vm *vm)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
 	vm_virtio_destroy(&vm->rng_virtio);
-	serial8250_destroy(vm->serial);
+	console_destroy(&vm->console);
 	bus_destroy(&vm->mmio);
 	bus_destroy(&vm->pio);
 	free(vm->cpuid);
@@ -893,7 +761,6 @@ void vm_destroy(struct vm *vm)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
-	pthread_mutex_destroy(&vm->console_lock);
 	free(vm);
 }
 
