@@ -2,8 +2,9 @@
  * vm: builds, runs and tears down one virtual machine.
  *
  * Boot order (vm_create): KVM -> guest memory -> irqchip and PIT ->
- * devices on the buses (from the machine table) -> kernel, initrd and
- * command line -> vCPUs. vm_destroy() undoes the same in reverse.
+ * devices on the buses (from the machine table) -> the virtio devices
+ * (one row each in virtio_devices.c) -> kernel, initrd and command line
+ * -> vCPUs. vm_destroy() undoes the same in reverse.
  *
  * Threads: one per vCPU, plus the main thread running the event loop.
  * vCPU threads never stop the VM themselves; they record the first stop
@@ -116,16 +117,12 @@ static bool pvm_mode(const struct vm_config *cfg)
 /* The devices this configuration has. */
 static machine_devset vm_devset(const struct vm_config *cfg)
 {
-	machine_devset set = 0;
+	machine_devset set = virtio_devices_wanted(cfg);
 	unsigned int i;
 
 	for (i = 0; i < MACHINE_NR_DEVS; i++)
 		if (machine_devs[i].kind != MACHINE_KIND_VIRTIO_MMIO)
 			set |= 1u << i;
-	if (!cfg->no_rng)
-		set |= 1u << MACHINE_DEV_VIRTIO_RNG;
-	if (cfg->vsock_cid)
-		set |= 1u << MACHINE_DEV_VIRTIO_VSOCK;
 	return set;
 }
 
@@ -279,34 +276,8 @@ static int setup_devices(struct vm *vm)
 		ret = bus_register(&vm->pio, d[MACHINE_DEV_DEBUG_EXIT].base,
 				   d[MACHINE_DEV_DEBUG_EXIT].size,
 				   &debug_exit_ops, &vm->debug_exit);
-	if (ret) {
+	if (ret)
 		log_err("device registration failed: %s", strerror(-ret));
-		return ret;
-	}
-	if (machine_has(vm->devs, MACHINE_DEV_VIRTIO_RNG)) {
-		struct virtio_mmio_config rc = rng_mmio_config(&vm->rng);
-
-		ret = vm_virtio_create(vm, &vm->rng_virtio,
-				       MACHINE_DEV_VIRTIO_RNG, &rc);
-		vm->rng.mmio = vm->rng_virtio.mmio;
-	}
-	if (!ret && machine_has(vm->devs, MACHINE_DEV_VIRTIO_VSOCK)) {
-		struct vsock_config vc = vm->cfg->vsock;
-		struct virtio_mmio_config mc;
-
-		vc.guest_cid = vm->cfg->vsock_cid;
-		ret = vsock_dev_create(&vm->vsock, &vc, &vm->loop);
-		if (ret) {
-			log_err("cannot create the vsock device: %s",
-				strerror(-ret));
-			return ret;
-		}
-		mc = vsock_dev_mmio_config(vm->vsock);
-		ret = vm_virtio_create(vm, &vm->vsock_virtio,
-				       MACHINE_DEV_VIRTIO_VSOCK, &mc);
-		if (!ret)
-			vsock_dev_attach(vm->vsock, vm->vsock_virtio.mmio);
-	}
 	return ret;
 }
 
@@ -474,6 +445,8 @@ int vm_create(struct vm **out, const struct vm_config *cfg)
 	if (!ret)
 		ret = setup_devices(vm);
 	if (!ret)
+		ret = virtio_devices_create(vm);
+	if (!ret)
 		ret = load_guest(vm, &entry);
 	if (!ret)
 		ret = setup_vcpus(vm, &entry);
@@ -586,10 +559,7 @@ void vm_dump(struct vm *vm)
 	print_exit_counts(vm, "dump: ");
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vcpu_request_dump(&vm->vcpus[i]);
-	if (vm->rng_virtio.mmio)
-		virtio_mmio_dump(vm->rng_virtio.mmio, stderr);
-	if (vm->vsock_virtio.mmio)
-		virtio_mmio_dump(vm->vsock_virtio.mmio, stderr);
+	virtio_devices_dump(vm, stderr);
 	fflush(stderr);
 }
 
@@ -605,27 +575,7 @@ static void print_stats(struct vm *vm)
 		fprintf(stderr, "stat: startup_us %lld\n",
 			(long long)(first - cfg->start_ns) / 1000);
 	print_exit_counts(vm, "stat: ");
-	if (vm->vsock_virtio.mmio)
-		fprintf(stderr, "stat: vsock_irqs_resent %llu\n",
-			(unsigned long long)vm->vsock_virtio.mmio->irqs_resent);
-	if (vm->vsock) {
-		struct vsock_dev_stats st;
-
-		vsock_dev_get_stats(vm->vsock, &st);
-		fprintf(stderr,
-			"stat: vsock_tx_packets %llu\nstat: vsock_rx_packets %llu\n"
-			"stat: vsock_tx_bytes %llu\nstat: vsock_rx_bytes %llu\n"
-			"stat: vsock_conns_opened %llu\n"
-			"stat: vsock_conns_refused %llu\n"
-			"stat: vsock_tx_dropped %llu\n",
-			(unsigned long long)st.tx_packets,
-			(unsigned long long)st.rx_packets,
-			(unsigned long long)st.tx_bytes,
-			(unsigned long long)st.rx_bytes,
-			(unsigned long long)st.conns_opened,
-			(unsigned long long)st.conns_refused,
-			(unsigned long long)st.tx_dropped);
-	}
+	virtio_devices_print_stats(vm, stderr);
 	/*
 	 * Peak RSS beyond guest memory: the process high-water mark minus
 	 * the guest RAM that is resident now (guest RAM is never freed while
@@ -676,15 +626,7 @@ int vm_run(struct vm *vm)
 		return VM_EXIT_ERROR;
 	}
 	console_enter(&vm->console);
-	if (machine_has(vm->devs, MACHINE_DEV_VIRTIO_RNG) &&
-	    vm_virtio_start(&vm->rng_virtio)) {
-		log_err("cannot listen for virtio-rng notifications");
-		console_leave(&vm->console);
-		return VM_EXIT_ERROR;
-	}
-	if (vm->vsock && (vm_virtio_start(&vm->vsock_virtio) ||
-			  vsock_dev_start(vm->vsock))) {
-		log_err("cannot start the vsock device");
+	if (virtio_devices_start(vm)) {
 		console_leave(&vm->console);
 		return VM_EXIT_ERROR;
 	}
@@ -736,15 +678,13 @@ void vm_destroy(struct vm *vm)
 	if (!vm)
 		return;
 	/* The ring goes first: its cancelled operations may still point
-	 * into vsock connections and guest memory. */
+	 * into the virtio devices (vsock connections) and guest memory. */
 	if (vm->loop_ready)
 		evloop_destroy(&vm->loop);
-	vsock_dev_destroy(vm->vsock);
-	vm_virtio_destroy(&vm->vsock_virtio);
+	virtio_devices_destroy(vm);
 	for (i = vm->nr_vcpus; i-- > 0;)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
-	vm_virtio_destroy(&vm->rng_virtio);
 	console_destroy(&vm->console);
 	bus_destroy(&vm->mmio);
 	bus_destroy(&vm->pio);

@@ -22,8 +22,7 @@
 #include "guestmem.h"
 #include "i8042.h"
 #include "log.h"
-#include "rng.h"
-#include "vm_virtio.h"
+#include "virtio_devices.h"
 #include "vsock.h"
 
 enum vm_cpu_compat {
@@ -89,10 +88,7 @@ struct vm {
 	machine_devset devs;
 	struct i8042 i8042;
 	struct debug_exit debug_exit;
-	struct rng rng;
-	struct vm_virtio rng_virtio;
-	struct vsock_dev *vsock;
-	struct vm_virtio vsock_virtio;
+	struct virtio_devices_slot *virtio; /* one per virtio_devices row */
 
 	/* Stop protocol: any thread may request, the loop thread acts. */
 	_Atomic int stop_reason;
