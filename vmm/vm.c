@@ -9,6 +9,9 @@
  * Threads: one per vCPU, plus the main thread running the event loop.
  * vCPU threads never stop the VM themselves; they record the first stop
  * reason and wake the loop, which kicks every vCPU and joins them.
+ *
+ * Beside it: console.c (the serial console on stdin/stdout), stats.c
+ * (--stats and the state dump), cmdline.c (the guest command line).
  */
 #define LOG_TAG "vm"
 #include "vm.h"
@@ -33,6 +36,7 @@
 #include "initramfs.h"
 #include "log.h"
 #include "machine.h"
+#include "stats.h"
 #include "util.h"
 #include "vcpu.h"
 
@@ -505,7 +509,7 @@ static void on_signal(struct evloop_op *op, int res, uint32_t flags)
 
 	(void)flags;
 	if (res >= (int)sizeof(*si) && si->ssi_signo == SIGUSR1) {
-		vm_dump(vm);
+		stats_dump(vm);
 	} else if (res >= (int)sizeof(*si)) {
 		int status = 128 + (int)si->ssi_signo;
 
@@ -520,92 +524,6 @@ static void on_signal(struct evloop_op *op, int res, uint32_t flags)
 	}
 	evloop_read(&vm->loop, &vm->sig_op, vm->sig_fd, vm->sig_buf,
 		    sizeof(vm->sig_buf));
-}
-
-/* One line per KVM exit reason seen: "<prefix>exits_<reason> <count>". */
-static void print_exit_counts(struct vm *vm, const char *prefix)
-{
-	static const char *const names[] = {
-		[KVM_EXIT_IO] = "io",
-		[KVM_EXIT_MMIO] = "mmio",
-		[KVM_EXIT_HLT] = "hlt",
-		[KVM_EXIT_SHUTDOWN] = "shutdown",
-		[KVM_EXIT_INTR] = "intr",
-		[KVM_EXIT_SYSTEM_EVENT] = "system_event",
-		[KVM_EXIT_INTERNAL_ERROR] = "internal_error",
-		[KVM_EXIT_FAIL_ENTRY] = "fail_entry",
-	};
-	unsigned int i;
-
-	for (i = 0; i < VM_STAT_EXIT_REASONS; i++) {
-		uint64_t n = atomic_load(&vm->exit_counts[i]);
-
-		if (!n)
-			continue;
-		if (i < ARRAY_SIZE(names) && names[i])
-			fprintf(stderr, "%sexits_%s %llu\n", prefix, names[i],
-				(unsigned long long)n);
-		else
-			fprintf(stderr, "%sexits_reason%u %llu\n", prefix, i,
-				(unsigned long long)n);
-	}
-}
-
-void vm_dump(struct vm *vm)
-{
-	unsigned int i;
-
-	log_info("state dump (SIGUSR1)");
-	print_exit_counts(vm, "dump: ");
-	for (i = 0; i < vm->nr_vcpus; i++)
-		vcpu_request_dump(&vm->vcpus[i]);
-	virtio_devices_dump(vm, stderr);
-	fflush(stderr);
-}
-
-static void print_stats(struct vm *vm)
-{
-	const struct vm_config *cfg = vm->cfg;
-	int64_t first = atomic_load(&vm->first_run_ns);
-	unsigned long long guest_rss_kib = 0, hwm_kib = 0;
-	char line[256];
-	FILE *f;
-
-	if (first && cfg->start_ns)
-		fprintf(stderr, "stat: startup_us %lld\n",
-			(long long)(first - cfg->start_ns) / 1000);
-	print_exit_counts(vm, "stat: ");
-	virtio_devices_print_stats(vm, stderr);
-	/*
-	 * Peak RSS beyond guest memory: the process high-water mark minus
-	 * the guest RAM that is resident now (guest RAM is never freed while
-	 * the VM lives, so its peak is its current size).
-	 */
-	f = fopen("/proc/self/status", "r");
-	while (f && fgets(line, sizeof(line), f))
-		sscanf(line, "VmHWM: %llu kB", &hwm_kib);
-	if (f)
-		fclose(f);
-	f = fopen("/proc/self/smaps", "r");
-	if (f) {
-		bool in_guest = false;
-
-		while (fgets(line, sizeof(line), f)) {
-			unsigned long long lo, hi, rss;
-
-			if (sscanf(line, "%llx-%llx ", &lo, &hi) == 2 &&
-			    strchr(line, '-') < strchr(line, ' '))
-				in_guest = lo == (uintptr_t)vm->mem.mapping;
-			else if (in_guest &&
-				 sscanf(line, "Rss: %llu kB", &rss) == 1)
-				guest_rss_kib = rss;
-		}
-		fclose(f);
-	}
-	fprintf(stderr, "stat: peak_rss_kib %llu\n", hwm_kib);
-	fprintf(stderr, "stat: guest_rss_kib %llu\n", guest_rss_kib);
-	fprintf(stderr, "stat: vmm_rss_kib %llu\n",
-		hwm_kib > guest_rss_kib ? hwm_kib - guest_rss_kib : 0);
 }
 
 int vm_run(struct vm *vm)
@@ -667,7 +585,7 @@ int vm_run(struct vm *vm)
 		break;
 	}
 	if (vm->cfg->stats)
-		print_stats(vm);
+		stats_print(vm);
 	return status;
 }
 

@@ -114,7 +114,7 @@ struct vm {
 
 	struct log_ratelimit unclaimed_rl; /* unclaimed PIO/MMIO accesses */
 
-	/* Statistics for --stats. */
+	/* Counted by the vCPU threads, printed by stats.c. */
 	_Atomic int64_t first_run_ns;
 	_Atomic uint64_t exit_counts[VM_STAT_EXIT_REASONS];
 };
@@ -139,11 +139,9 @@ void vm_note_panic(struct vm *vm);
 
 /*
  * The signals the event loop reads: those that stop the VM (SIGINT,
- * SIGTERM, SIGHUP, SIGQUIT) and SIGUSR1, which dumps the devices' state
- * to stderr (vm_dump) and carries on.
+ * SIGTERM, SIGHUP, SIGQUIT) and SIGUSR1, which dumps the VM's state to
+ * stderr (stats_dump) and carries on.
  */
 void vm_loop_signals(sigset_t *set);
-/* Write every virtio device's transport and device state to stderr. */
-void vm_dump(struct vm *vm);
 
 #endif
