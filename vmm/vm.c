@@ -347,7 +347,7 @@ static void close_images(struct vm *vm)
 	vm->kernel_blob.fd = vm->initrd_blob.fd = -1;
 }
 
-static int load_guest(struct vm *vm, struct boot_x86_entry *entry)
+static int load_guest(struct vm *vm)
 {
 	uint8_t irqs[MACHINE_NR_ISA_IRQS];
 	struct boot_x86_config bc = {
@@ -365,7 +365,7 @@ static int load_guest(struct vm *vm, struct boot_x86_entry *entry)
 		return -ENOMEM;
 	bc.cmdline = cmdline;
 	log_info("command line: %s", cmdline);
-	ret = boot_x86_load(&vm->mem, &vm->kernel, &bc, entry, &why);
+	ret = boot_x86_load(&vm->mem, &vm->kernel, &bc, &vm->entry, &why);
 	if (ret)
 		log_err("--kernel %s: %s", vm->cfg->kernel_path, why);
 	free(cmdline);
@@ -373,7 +373,7 @@ static int load_guest(struct vm *vm, struct boot_x86_entry *entry)
 	return ret;
 }
 
-static int setup_vcpus(struct vm *vm, const struct boot_x86_entry *entry)
+static int setup_vcpus(struct vm *vm)
 {
 	unsigned int i;
 	int ret;
@@ -389,7 +389,7 @@ static int setup_vcpus(struct vm *vm, const struct boot_x86_entry *entry)
 		}
 		vm->nr_vcpus++;
 	}
-	ret = vcpu_setup_boot(&vm->vcpus[0], entry);
+	ret = vcpu_setup_boot(&vm->vcpus[0], &vm->entry);
 	if (ret)
 		log_err("cannot set boot registers: %s", strerror(-ret));
 	return ret;
@@ -418,11 +418,28 @@ static int setup_loop(struct vm *vm)
 	return 0;
 }
 
+/*
+ * The boot order, one step after another; each needs the ones before it
+ * (the kernel and initrd files are checked before /dev/kvm is opened).
+ */
+static int (*const setup_steps[])(struct vm *vm) = {
+	read_images,
+	kvm_open,
+	setup_memory,
+	setup_irqchip,
+	setup_cpuid,
+	setup_devices,
+	virtio_devices_create,
+	load_guest,
+	setup_vcpus,
+	setup_loop,
+};
+
 int vm_create(struct vm **out, const struct vm_config *cfg)
 {
-	struct boot_x86_entry entry;
 	struct vm *vm;
-	int ret;
+	unsigned int i;
+	int ret = 0;
 
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
@@ -437,25 +454,8 @@ int vm_create(struct vm **out, const struct vm_config *cfg)
 	bus_init(&vm->mmio, "mmio");
 	*out = vm;
 
-	ret = read_images(vm);
-	if (!ret)
-		ret = kvm_open(vm);
-	if (!ret)
-		ret = setup_memory(vm);
-	if (!ret)
-		ret = setup_irqchip(vm);
-	if (!ret)
-		ret = setup_cpuid(vm);
-	if (!ret)
-		ret = setup_devices(vm);
-	if (!ret)
-		ret = virtio_devices_create(vm);
-	if (!ret)
-		ret = load_guest(vm, &entry);
-	if (!ret)
-		ret = setup_vcpus(vm, &entry);
-	if (!ret)
-		ret = setup_loop(vm);
+	for (i = 0; !ret && i < ARRAY_SIZE(setup_steps); i++)
+		ret = setup_steps[i](vm);
 	return ret;
 }
 

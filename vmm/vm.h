@@ -77,6 +77,7 @@ struct vm {
 	struct boot_blob kernel_blob;
 	struct boot_kernel kernel;
 	struct boot_blob initrd_blob;
+	struct boot_x86_entry entry; /* boot registers, for vCPU 0 */
 	struct guestmem mem;
 	struct bus pio;
 	struct bus mmio;
