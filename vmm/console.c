@@ -77,14 +77,10 @@ int console_create(struct console *c, struct vm *vm)
 	struct serial8250_cb cb = {
 		.set_irq = serial_set_irq, .tx = serial_tx, .opaque = c,
 	};
-	int ret;
 
-	ret = serial8250_create(&c->serial, &cb);
-	if (ret)
-		return ret;
-	pthread_mutex_init(&c->lock, NULL);
 	c->vm = vm;
-	return 0;
+	pthread_mutex_init(&c->lock, NULL);
+	return serial8250_create(&c->serial, &cb);
 }
 
 static void stdin_arm(struct console *c);
