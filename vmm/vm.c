@@ -2,12 +2,16 @@
  * vm: builds, runs and tears down one virtual machine.
  *
  * Boot order (vm_create): KVM -> guest memory -> irqchip and PIT ->
- * devices on the buses (from the machine table) -> kernel, initrd and
- * command line -> vCPUs. vm_destroy() undoes the same in reverse.
+ * devices on the buses (from the machine table) -> the virtio devices
+ * (one row each in virtio_devices.c) -> kernel, initrd and command line
+ * -> vCPUs. vm_destroy() undoes the same in reverse.
  *
  * Threads: one per vCPU, plus the main thread running the event loop.
  * vCPU threads never stop the VM themselves; they record the first stop
  * reason and wake the loop, which kicks every vCPU and joins them.
+ *
+ * Beside it: console.c (the serial console on stdin/stdout), stats.c
+ * (--stats and the state dump), cmdline.c (the guest command line).
  */
 #define LOG_TAG "vm"
 #include "vm.h"
@@ -18,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
@@ -27,36 +30,20 @@
 #include <unistd.h>
 
 #include "boot_x86.h"
+#include "cmdline.h"
 #include "cpuid.h"
 #include "fdt_machine.h"
 #include "initramfs.h"
 #include "log.h"
 #include "machine.h"
+#include "stats.h"
 #include "util.h"
 #include "vcpu.h"
 
 #define KERNEL_MAX_SIZE (512ull << 20)
 #define INITRD_MAX_SIZE (1024ull << 20)
 #define MAX_CPUID_ENTRIES 256
-#define PANIC_MARKER "Kernel panic - not syncing"
 #define PANIC_GRACE_NS 2000000000ll
-
-/*
- * Work-arounds for kvm_pvm's instruction emulator, which runs guest kernel
- * code but lacks XSAVE/AVX, SMAP, POPCNT, RDRAND/RDSEED, FSGSBASE,
- * INVPCID/PCID, PKU, RDPID, CLFLUSHOPT/CLWB and RDTSCP: the CPUID filter
- * hides them, and the command line tells the kernel again (kvm_pvm has
- * been seen to ignore KVM_SET_CPUID2). INT3 in long mode and FWAIT fail
- * there too, so the boot INT3 self-test and the FWAIT at task exit are
- * skipped: skip_int3_selftest and fpu_nofwait are parameters added by
- * guest/patches, unknown to (and ignored by) other kernels.
- */
-static const char pvm_cmdline[] =
-	"noxsave clearcpuid=151,158,306,156,293,288,298,145,515,516,534,"
-	"311,312,59,308 rcupdate.rcu_cpu_stall_suppress=1 "
-	"skip_int3_selftest fpu_nofwait";
-
-static const char default_cmdline[] = "console=ttyS0 reboot=k panic=-1";
 
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code)
 {
@@ -92,66 +79,15 @@ bool vm_stopping(const struct vm *vm)
 	return atomic_load(&vm->stop_reason) != VM_STOP_NONE;
 }
 
-/* Device callbacks ------------------------------------------------------ */
-
-static void serial_set_irq(void *opaque, int level)
+void vm_note_panic(struct vm *vm)
 {
-	struct vm *vm = opaque;
-	struct kvm_irq_level irq = {
-		.irq = (uint32_t)machine_devs[MACHINE_DEV_SERIAL0].irq,
-		.level = (uint32_t)level,
-	};
-
-	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
-		log_err("KVM_IRQ_LINE failed: %s", strerror(errno));
-}
-
-/*
- * Console watcher: a guest kernel that panics prints PANIC_MARKER on its
- * console. Noting it lets a later reset (panic=-1) or a hang end the VMM
- * with VM_EXIT_PANIC instead of success. A guest can fake the marker, but
- * only to fail its own run. Called with console_lock held.
- */
-static void console_watch(struct vm *vm, uint8_t byte)
-{
-	static const char marker[] = PANIC_MARKER;
-
-	if (byte == (uint8_t)marker[vm->panic_match])
-		vm->panic_match++;
-	else
-		vm->panic_match = byte == (uint8_t)marker[0] ? 1 : 0;
-	if (vm->panic_match < sizeof(marker) - 1)
-		return;
-	vm->panic_match = 0;
 	if (atomic_exchange(&vm->panic_seen, true))
 		return;
 	if (util_eventfd_signal(vm->panic_efd))
 		log_err("cannot wake the event loop: %s", strerror(errno));
 }
 
-/*
- * Guest console output, from any vCPU thread. It blocks while stdout does
- * (nothing is dropped while the VM runs), but gives up once the VM is
- * stopping: the kick signal interrupts a blocked write(), and a stdout
- * nobody drains must not keep the VMM from exiting.
- */
-static void serial_tx(void *opaque, uint8_t byte)
-{
-	struct vm *vm = opaque;
-
-	pthread_mutex_lock(&vm->console_lock);
-	while (!vm_stopping(vm)) {
-		struct pollfd pfd = { .fd = STDOUT_FILENO, .events = POLLOUT };
-		ssize_t n = write(STDOUT_FILENO, &byte, 1);
-
-		if (n == 1 || (n < 0 && errno != EINTR && errno != EAGAIN))
-			break;
-		if (n < 0 && errno == EAGAIN)
-			poll(&pfd, 1, 100); /* a non-blocking stdout */
-	}
-	console_watch(vm, byte);
-	pthread_mutex_unlock(&vm->console_lock);
-}
+/* Device callbacks ------------------------------------------------------ */
 
 static void guest_reset(void *opaque)
 {
@@ -185,16 +121,12 @@ static bool pvm_mode(const struct vm_config *cfg)
 /* The devices this configuration has. */
 static machine_devset vm_devset(const struct vm_config *cfg)
 {
-	machine_devset set = 0;
+	machine_devset set = virtio_devices_wanted(cfg);
 	unsigned int i;
 
 	for (i = 0; i < MACHINE_NR_DEVS; i++)
 		if (machine_devs[i].kind != MACHINE_KIND_VIRTIO_MMIO)
 			set |= 1u << i;
-	if (!cfg->no_rng)
-		set |= 1u << MACHINE_DEV_VIRTIO_RNG;
-	if (cfg->vsock_cid)
-		set |= 1u << MACHINE_DEV_VIRTIO_VSOCK;
 	return set;
 }
 
@@ -325,12 +257,9 @@ static int setup_cpuid(struct vm *vm)
 static int setup_devices(struct vm *vm)
 {
 	const struct machine_dev *d = machine_devs;
-	struct serial8250_cb cb = {
-		.set_irq = serial_set_irq, .tx = serial_tx, .opaque = vm,
-	};
 	int ret;
 
-	ret = serial8250_create(&vm->serial, &cb);
+	ret = console_create(&vm->console, vm);
 	if (ret)
 		return ret;
 	vm->i8042 = (struct i8042){ .reset = guest_reset, .opaque = vm };
@@ -338,7 +267,7 @@ static int setup_devices(struct vm *vm)
 					      .opaque = vm };
 	ret = bus_register(&vm->pio, d[MACHINE_DEV_SERIAL0].base,
 			   d[MACHINE_DEV_SERIAL0].size, &serial8250_bus_ops,
-			   vm->serial);
+			   vm->console.serial);
 	if (!ret)
 		ret = bus_register(&vm->pio, d[MACHINE_DEV_I8042_DATA].base,
 				   d[MACHINE_DEV_I8042_DATA].size,
@@ -351,61 +280,9 @@ static int setup_devices(struct vm *vm)
 		ret = bus_register(&vm->pio, d[MACHINE_DEV_DEBUG_EXIT].base,
 				   d[MACHINE_DEV_DEBUG_EXIT].size,
 				   &debug_exit_ops, &vm->debug_exit);
-	if (ret) {
+	if (ret)
 		log_err("device registration failed: %s", strerror(-ret));
-		return ret;
-	}
-	if (machine_has(vm->devs, MACHINE_DEV_VIRTIO_RNG)) {
-		struct virtio_mmio_config rc = rng_mmio_config(&vm->rng);
-
-		ret = vm_virtio_create(vm, &vm->rng_virtio,
-				       MACHINE_DEV_VIRTIO_RNG, &rc);
-		vm->rng.mmio = vm->rng_virtio.mmio;
-	}
-	if (!ret && machine_has(vm->devs, MACHINE_DEV_VIRTIO_VSOCK)) {
-		struct vsock_config vc = vm->cfg->vsock;
-		struct virtio_mmio_config mc;
-
-		vc.guest_cid = vm->cfg->vsock_cid;
-		ret = vsock_dev_create(&vm->vsock, &vc, &vm->loop);
-		if (ret) {
-			log_err("cannot create the vsock device: %s",
-				strerror(-ret));
-			return ret;
-		}
-		mc = vsock_dev_mmio_config(vm->vsock);
-		ret = vm_virtio_create(vm, &vm->vsock_virtio,
-				       MACHINE_DEV_VIRTIO_VSOCK, &mc);
-		if (!ret)
-			vsock_dev_attach(vm->vsock, vm->vsock_virtio.mmio);
-	}
 	return ret;
-}
-
-/*
- * Defaults (plus the kvm_pvm work-arounds), then the entries that describe
- * the machine's virtio devices, then the user's text (which may end in
- * "-- init args"). --cmdline-replace replaces the defaults, and the device
- * entries follow it: without them the guest cannot find its devices.
- */
-static char *build_cmdline(const struct vm *vm)
-{
-	const struct vm_config *cfg = vm->cfg;
-	char devices[512];
-	char *s;
-	int n;
-
-	if (machine_virtio_cmdline(vm->devs, devices, sizeof(devices)) < 0)
-		return NULL;
-	if (cfg->cmdline_replace)
-		n = asprintf(&s, "%s%s", cfg->cmdline_replace, devices);
-	else
-		n = asprintf(&s, "%s%s%s%s%s%s", default_cmdline,
-			     vm->pvm_mode ? " " : "",
-			     vm->pvm_mode ? pvm_cmdline : "", devices,
-			     cfg->cmdline_append ? " " : "",
-			     cfg->cmdline_append ? cfg->cmdline_append : "");
-	return n < 0 ? NULL : s;
 }
 
 /* Open a regular file as a blob; the caller closes blob->fd. */
@@ -470,7 +347,7 @@ static void close_images(struct vm *vm)
 	vm->kernel_blob.fd = vm->initrd_blob.fd = -1;
 }
 
-static int load_guest(struct vm *vm, struct boot_x86_entry *entry)
+static int load_guest(struct vm *vm)
 {
 	uint8_t irqs[MACHINE_NR_ISA_IRQS];
 	struct boot_x86_config bc = {
@@ -483,12 +360,12 @@ static int load_guest(struct vm *vm, struct boot_x86_entry *entry)
 	char *cmdline;
 	int ret;
 
-	cmdline = build_cmdline(vm);
+	cmdline = cmdline_build(vm->cfg, vm->pvm_mode, vm->devs);
 	if (!cmdline)
 		return -ENOMEM;
 	bc.cmdline = cmdline;
 	log_info("command line: %s", cmdline);
-	ret = boot_x86_load(&vm->mem, &vm->kernel, &bc, entry, &why);
+	ret = boot_x86_load(&vm->mem, &vm->kernel, &bc, &vm->entry, &why);
 	if (ret)
 		log_err("--kernel %s: %s", vm->cfg->kernel_path, why);
 	free(cmdline);
@@ -496,7 +373,7 @@ static int load_guest(struct vm *vm, struct boot_x86_entry *entry)
 	return ret;
 }
 
-static int setup_vcpus(struct vm *vm, const struct boot_x86_entry *entry)
+static int setup_vcpus(struct vm *vm)
 {
 	unsigned int i;
 	int ret;
@@ -512,7 +389,7 @@ static int setup_vcpus(struct vm *vm, const struct boot_x86_entry *entry)
 		}
 		vm->nr_vcpus++;
 	}
-	ret = vcpu_setup_boot(&vm->vcpus[0], entry);
+	ret = vcpu_setup_boot(&vm->vcpus[0], &vm->entry);
 	if (ret)
 		log_err("cannot set boot registers: %s", strerror(-ret));
 	return ret;
@@ -541,11 +418,28 @@ static int setup_loop(struct vm *vm)
 	return 0;
 }
 
+/*
+ * The boot order, one step after another; each needs the ones before it
+ * (the kernel and initrd files are checked before /dev/kvm is opened).
+ */
+static int (*const setup_steps[])(struct vm *vm) = {
+	read_images,
+	kvm_open,
+	setup_memory,
+	setup_irqchip,
+	setup_cpuid,
+	setup_devices,
+	virtio_devices_create,
+	load_guest,
+	setup_vcpus,
+	setup_loop,
+};
+
 int vm_create(struct vm **out, const struct vm_config *cfg)
 {
-	struct boot_x86_entry entry;
 	struct vm *vm;
-	int ret;
+	unsigned int i;
+	int ret = 0;
 
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
@@ -556,28 +450,12 @@ int vm_create(struct vm **out, const struct vm_config *cfg)
 	vm->kvm_fd = vm->vm_fd = -1;
 	vm->stop_efd = vm->panic_efd = vm->sig_fd = -1;
 	vm->kernel_blob.fd = vm->initrd_blob.fd = -1;
-	pthread_mutex_init(&vm->console_lock, NULL);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	*out = vm;
 
-	ret = read_images(vm);
-	if (!ret)
-		ret = kvm_open(vm);
-	if (!ret)
-		ret = setup_memory(vm);
-	if (!ret)
-		ret = setup_irqchip(vm);
-	if (!ret)
-		ret = setup_cpuid(vm);
-	if (!ret)
-		ret = setup_devices(vm);
-	if (!ret)
-		ret = load_guest(vm, &entry);
-	if (!ret)
-		ret = setup_vcpus(vm, &entry);
-	if (!ret)
-		ret = setup_loop(vm);
+	for (i = 0; !ret && i < ARRAY_SIZE(setup_steps); i++)
+		ret = setup_steps[i](vm);
 	return ret;
 }
 
@@ -620,8 +498,6 @@ static void on_panic(struct evloop_op *op, int res, uint32_t flags)
 	evloop_timeout(&vm->loop, &vm->panic_timer_op, &vm->panic_grace);
 }
 
-static void console_leave(struct vm *vm);
-
 /*
  * First stop signal: stop cleanly. A second one while the stop is still
  * under way (a vCPU stuck somewhere): restore the terminal and leave now.
@@ -633,14 +509,14 @@ static void on_signal(struct evloop_op *op, int res, uint32_t flags)
 
 	(void)flags;
 	if (res >= (int)sizeof(*si) && si->ssi_signo == SIGUSR1) {
-		vm_dump(vm);
+		stats_dump(vm);
 	} else if (res >= (int)sizeof(*si)) {
 		int status = 128 + (int)si->ssi_signo;
 
 		if (vm_stopping(vm)) {
 			log_err("signal %u during stop: exiting at once",
 				si->ssi_signo);
-			console_leave(vm);
+			console_leave(&vm->console);
 			_exit(status);
 		}
 		log_info("stopping on signal %u", si->ssi_signo);
@@ -648,187 +524,6 @@ static void on_signal(struct evloop_op *op, int res, uint32_t flags)
 	}
 	evloop_read(&vm->loop, &vm->sig_op, vm->sig_fd, vm->sig_buf,
 		    sizeof(vm->sig_buf));
-}
-
-static void stdin_arm(struct vm *vm);
-
-static void on_stdin_retry(struct evloop_op *op, int res, uint32_t flags)
-{
-	(void)res;
-	(void)flags;
-	stdin_arm(VM_OF(op, stdin_retry_op));
-}
-
-static void on_stdin(struct evloop_op *op, int res, uint32_t flags)
-{
-	struct vm *vm = VM_OF(op, stdin_op);
-
-	(void)flags;
-	if (res == -EINTR || res == -EAGAIN) {
-		stdin_arm(vm);
-		return;
-	}
-	if (res <= 0) {
-		/* EOF or an unreadable stdin: the guest just gets no input. */
-		vm->stdin_open = false;
-		return;
-	}
-	/* stdin_arm() asked for no more than the UART had room for. */
-	serial8250_rx_push(vm->serial, vm->stdin_buf, (size_t)res);
-	stdin_arm(vm);
-}
-
-/* Read stdin only as fast as the guest drains its UART: nothing dropped. */
-static void stdin_arm(struct vm *vm)
-{
-	size_t room = serial8250_rx_space(vm->serial);
-
-	if (!vm->stdin_open)
-		return;
-	if (!room) {
-		vm->stdin_retry.tv_sec = 0;
-		vm->stdin_retry.tv_nsec = 10000000;
-		vm->stdin_retry_op.handler = on_stdin_retry;
-		evloop_timeout(&vm->loop, &vm->stdin_retry_op,
-			       &vm->stdin_retry);
-		return;
-	}
-	vm->stdin_op.handler = on_stdin;
-	evloop_read(&vm->loop, &vm->stdin_op, STDIN_FILENO, vm->stdin_buf,
-		    (unsigned int)MIN(room, sizeof(vm->stdin_buf)));
-}
-
-static void console_enter(struct vm *vm)
-{
-	struct termios raw;
-
-	vm->stdin_open = fcntl(STDIN_FILENO, F_GETFL) >= 0;
-	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &vm->saved_tio))
-		return;
-	vm->tio_saved = true;
-	raw = vm->saved_tio;
-	cfmakeraw(&raw);
-	/* Keep ^C and ^\ as signals so a user can always stop the VM. */
-	raw.c_lflag |= ISIG;
-	raw.c_oflag |= OPOST | ONLCR;
-	tcsetattr(STDIN_FILENO, TCSANOW, &raw);
-}
-
-static void console_leave(struct vm *vm)
-{
-	if (vm->tio_saved) {
-		tcsetattr(STDIN_FILENO, TCSANOW, &vm->saved_tio);
-		vm->tio_saved = false;
-	}
-}
-
-/* One line per KVM exit reason seen: "<prefix>exits_<reason> <count>". */
-static void print_exit_counts(struct vm *vm, const char *prefix)
-{
-	static const char *const names[] = {
-		[KVM_EXIT_IO] = "io",
-		[KVM_EXIT_MMIO] = "mmio",
-		[KVM_EXIT_HLT] = "hlt",
-		[KVM_EXIT_SHUTDOWN] = "shutdown",
-		[KVM_EXIT_INTR] = "intr",
-		[KVM_EXIT_SYSTEM_EVENT] = "system_event",
-		[KVM_EXIT_INTERNAL_ERROR] = "internal_error",
-		[KVM_EXIT_FAIL_ENTRY] = "fail_entry",
-	};
-	unsigned int i;
-
-	for (i = 0; i < VM_STAT_EXIT_REASONS; i++) {
-		uint64_t n = atomic_load(&vm->exit_counts[i]);
-
-		if (!n)
-			continue;
-		if (i < ARRAY_SIZE(names) && names[i])
-			fprintf(stderr, "%sexits_%s %llu\n", prefix, names[i],
-				(unsigned long long)n);
-		else
-			fprintf(stderr, "%sexits_reason%u %llu\n", prefix, i,
-				(unsigned long long)n);
-	}
-}
-
-void vm_dump(struct vm *vm)
-{
-	unsigned int i;
-
-	log_info("state dump (SIGUSR1)");
-	print_exit_counts(vm, "dump: ");
-	for (i = 0; i < vm->nr_vcpus; i++)
-		vcpu_request_dump(&vm->vcpus[i]);
-	if (vm->rng_virtio.mmio)
-		virtio_mmio_dump(vm->rng_virtio.mmio, stderr);
-	if (vm->vsock_virtio.mmio)
-		virtio_mmio_dump(vm->vsock_virtio.mmio, stderr);
-	fflush(stderr);
-}
-
-static void print_stats(struct vm *vm)
-{
-	const struct vm_config *cfg = vm->cfg;
-	int64_t first = atomic_load(&vm->first_run_ns);
-	unsigned long long guest_rss_kib = 0, hwm_kib = 0;
-	char line[256];
-	FILE *f;
-
-	if (first && cfg->start_ns)
-		fprintf(stderr, "stat: startup_us %lld\n",
-			(long long)(first - cfg->start_ns) / 1000);
-	print_exit_counts(vm, "stat: ");
-	if (vm->vsock_virtio.mmio)
-		fprintf(stderr, "stat: vsock_irqs_resent %llu\n",
-			(unsigned long long)vm->vsock_virtio.mmio->irqs_resent);
-	if (vm->vsock) {
-		struct vsock_dev_stats st;
-
-		vsock_dev_get_stats(vm->vsock, &st);
-		fprintf(stderr,
-			"stat: vsock_tx_packets %llu\nstat: vsock_rx_packets %llu\n"
-			"stat: vsock_tx_bytes %llu\nstat: vsock_rx_bytes %llu\n"
-			"stat: vsock_conns_opened %llu\n"
-			"stat: vsock_conns_refused %llu\n"
-			"stat: vsock_tx_dropped %llu\n",
-			(unsigned long long)st.tx_packets,
-			(unsigned long long)st.rx_packets,
-			(unsigned long long)st.tx_bytes,
-			(unsigned long long)st.rx_bytes,
-			(unsigned long long)st.conns_opened,
-			(unsigned long long)st.conns_refused,
-			(unsigned long long)st.tx_dropped);
-	}
-	/*
-	 * Peak RSS beyond guest memory: the process high-water mark minus
-	 * the guest RAM that is resident now (guest RAM is never freed while
-	 * the VM lives, so its peak is its current size).
-	 */
-	f = fopen("/proc/self/status", "r");
-	while (f && fgets(line, sizeof(line), f))
-		sscanf(line, "VmHWM: %llu kB", &hwm_kib);
-	if (f)
-		fclose(f);
-	f = fopen("/proc/self/smaps", "r");
-	if (f) {
-		bool in_guest = false;
-
-		while (fgets(line, sizeof(line), f)) {
-			unsigned long long lo, hi, rss;
-
-			if (sscanf(line, "%llx-%llx ", &lo, &hi) == 2 &&
-			    strchr(line, '-') < strchr(line, ' '))
-				in_guest = lo == (uintptr_t)vm->mem.mapping;
-			else if (in_guest &&
-				 sscanf(line, "Rss: %llu kB", &rss) == 1)
-				guest_rss_kib = rss;
-		}
-		fclose(f);
-	}
-	fprintf(stderr, "stat: peak_rss_kib %llu\n", hwm_kib);
-	fprintf(stderr, "stat: guest_rss_kib %llu\n", guest_rss_kib);
-	fprintf(stderr, "stat: vmm_rss_kib %llu\n",
-		hwm_kib > guest_rss_kib ? hwm_kib - guest_rss_kib : 0);
 }
 
 int vm_run(struct vm *vm)
@@ -848,18 +543,9 @@ int vm_run(struct vm *vm)
 		log_err("cannot queue the event loop's first reads");
 		return VM_EXIT_ERROR;
 	}
-	console_enter(vm);
-	stdin_arm(vm);
-	if (machine_has(vm->devs, MACHINE_DEV_VIRTIO_RNG) &&
-	    vm_virtio_start(&vm->rng_virtio)) {
-		log_err("cannot listen for virtio-rng notifications");
-		console_leave(vm);
-		return VM_EXIT_ERROR;
-	}
-	if (vm->vsock && (vm_virtio_start(&vm->vsock_virtio) ||
-			  vsock_dev_start(vm->vsock))) {
-		log_err("cannot start the vsock device");
-		console_leave(vm);
+	console_enter(&vm->console);
+	if (virtio_devices_start(vm)) {
+		console_leave(&vm->console);
 		return VM_EXIT_ERROR;
 	}
 
@@ -878,7 +564,7 @@ int vm_run(struct vm *vm)
 		vcpu_kick(&vm->vcpus[i]);
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vcpu_join(&vm->vcpus[i]);
-	console_leave(vm);
+	console_leave(&vm->console);
 
 	status = vm->stop_code;
 	switch ((enum vm_stop_reason)atomic_load(&vm->stop_reason)) {
@@ -899,7 +585,7 @@ int vm_run(struct vm *vm)
 		break;
 	}
 	if (vm->cfg->stats)
-		print_stats(vm);
+		stats_print(vm);
 	return status;
 }
 
@@ -910,16 +596,14 @@ void vm_destroy(struct vm *vm)
 	if (!vm)
 		return;
 	/* The ring goes first: its cancelled operations may still point
-	 * into vsock connections and guest memory. */
+	 * into the virtio devices (vsock connections) and guest memory. */
 	if (vm->loop_ready)
 		evloop_destroy(&vm->loop);
-	vsock_dev_destroy(vm->vsock);
-	vm_virtio_destroy(&vm->vsock_virtio);
+	virtio_devices_destroy(vm);
 	for (i = vm->nr_vcpus; i-- > 0;)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
-	vm_virtio_destroy(&vm->rng_virtio);
-	serial8250_destroy(vm->serial);
+	console_destroy(&vm->console);
 	bus_destroy(&vm->mmio);
 	bus_destroy(&vm->pio);
 	free(vm->cpuid);
@@ -935,7 +619,6 @@ void vm_destroy(struct vm *vm)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
-	pthread_mutex_destroy(&vm->console_lock);
 	free(vm);
 }
 
@@ -959,7 +642,7 @@ int vm_dump_dtb(const struct vm_config *cfg)
 			(unsigned long long)cfg->mem_mib, strerror(-ret));
 		return ret;
 	}
-	cmdline = build_cmdline(&vm);
+	cmdline = cmdline_build(cfg, vm.pvm_mode, vm.devs);
 	blob = malloc(size);
 	ret = -ENOMEM;
 	if (!cmdline || !blob)

@@ -13,18 +13,16 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <termios.h>
 
 #include "boot_x86.h"
 #include "bus.h"
+#include "console.h"
 #include "debug_exit.h"
 #include "evloop.h"
 #include "guestmem.h"
 #include "i8042.h"
 #include "log.h"
-#include "rng.h"
-#include "serial8250.h"
-#include "vm_virtio.h"
+#include "virtio_devices.h"
 #include "vsock.h"
 
 enum vm_cpu_compat {
@@ -79,6 +77,7 @@ struct vm {
 	struct boot_blob kernel_blob;
 	struct boot_kernel kernel;
 	struct boot_blob initrd_blob;
+	struct boot_x86_entry entry; /* boot registers, for vCPU 0 */
 	struct guestmem mem;
 	struct bus pio;
 	struct bus mmio;
@@ -88,13 +87,9 @@ struct vm {
 	unsigned int nr_vcpus;
 
 	machine_devset devs;
-	struct serial8250 *serial;
 	struct i8042 i8042;
 	struct debug_exit debug_exit;
-	struct rng rng;
-	struct vm_virtio rng_virtio;
-	struct vsock_dev *vsock;
-	struct vm_virtio vsock_virtio;
+	struct virtio_devices_slot *virtio; /* one per virtio_devices row */
 
 	/* Stop protocol: any thread may request, the loop thread acts. */
 	_Atomic int stop_reason;
@@ -103,9 +98,7 @@ struct vm {
 	struct evloop_op stop_op;
 	uint64_t stop_buf;
 
-	/* Console output and panic detection, from any vCPU thread. */
-	pthread_mutex_t console_lock;
-	size_t panic_match;
+	/* Guest panic: the console saw the panic line (vm_note_panic). */
 	_Atomic bool panic_seen;
 	int panic_efd;
 	struct evloop_op panic_op;
@@ -113,21 +106,16 @@ struct vm {
 	struct evloop_op panic_timer_op;
 	struct __kernel_timespec panic_grace;
 
-	/* Host console: stdin to the UART, signals. */
+	struct console console; /* serial0 on stdin and stdout */
+
+	/* Signals, read on the event loop. */
 	int sig_fd;
 	struct evloop_op sig_op;
 	uint8_t sig_buf[128];
-	bool stdin_open;
-	struct evloop_op stdin_op;
-	struct evloop_op stdin_retry_op;
-	struct __kernel_timespec stdin_retry;
-	uint8_t stdin_buf[256];
-	struct termios saved_tio;
-	bool tio_saved;
 
 	struct log_ratelimit unclaimed_rl; /* unclaimed PIO/MMIO accesses */
 
-	/* Statistics for --stats. */
+	/* Counted by the vCPU threads, printed by stats.c. */
 	_Atomic int64_t first_run_ns;
 	_Atomic uint64_t exit_counts[VM_STAT_EXIT_REASONS];
 };
@@ -143,14 +131,18 @@ int vm_dump_dtb(const struct vm_config *cfg);
 /* Thread-safe; the first request decides the exit status. */
 void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code);
 bool vm_stopping(const struct vm *vm);
+/*
+ * The guest kernel printed its panic line (any thread; the first call
+ * counts): a later reset or crash reports the panic, and the VM is ended
+ * with VM_EXIT_PANIC if the guest has not stopped within a grace period.
+ */
+void vm_note_panic(struct vm *vm);
 
 /*
  * The signals the event loop reads: those that stop the VM (SIGINT,
- * SIGTERM, SIGHUP, SIGQUIT) and SIGUSR1, which dumps the devices' state
- * to stderr (vm_dump) and carries on.
+ * SIGTERM, SIGHUP, SIGQUIT) and SIGUSR1, which dumps the VM's state to
+ * stderr (stats_dump) and carries on.
  */
 void vm_loop_signals(sigset_t *set);
-/* Write every virtio device's transport and device state to stderr. */
-void vm_dump(struct vm *vm);
 
 #endif
