@@ -2,7 +2,7 @@
  * debug_exit: see debug_exit.h. The port is one byte wide: wider accesses
  * do not fit the bus range and are ignored as unclaimed.
  */
-#include "debug_exit.h"
+#include "devices/debug_exit.h"
 
 #include <string.h>
 

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "bus.h"
+#include "vmm/bus.h"
 
 struct debug_exit {
 	void (*exit)(void *opaque, uint8_t code);

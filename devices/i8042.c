@@ -2,7 +2,7 @@
  * i8042: status reads say "no data, input buffer empty" so a guest's wait
  * loops end at once; the pulse-reset command asks the VM to stop.
  */
-#include "i8042.h"
+#include "devices/i8042.h"
 
 #include <string.h>
 

@@ -5,7 +5,7 @@
 #ifndef DEVICES_I8042_H
 #define DEVICES_I8042_H
 
-#include "bus.h"
+#include "vmm/bus.h"
 
 struct i8042 {
 	void (*reset)(void *opaque);

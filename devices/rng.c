@@ -4,13 +4,13 @@
  * spec gives the request queue no driver-to-device data).
  */
 #define LOG_TAG "rng"
-#include "rng.h"
+#include "devices/rng.h"
 
 #include <errno.h>
 #include <sys/random.h>
 
-#include "log.h"
-#include "util.h"
+#include "vmm/log.h"
+#include "vmm/util.h"
 
 /*
  * Bounds on the work one notification may cause, so a driver posting huge

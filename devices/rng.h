@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "log.h"
-#include "mmio.h"
+#include "virtio/mmio.h"
+#include "vmm/log.h"
 
 #define VIRTIO_ID_RNG 4
 

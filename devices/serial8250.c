@@ -7,7 +7,7 @@
  * with THRI enabled drops and re-raises the line so an edge-triggered
  * IOAPIC pin sees a fresh interrupt.
  */
-#include "serial8250.h"
+#include "devices/serial8250.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bus.h"
+#include "vmm/bus.h"
 
 #define SERIAL8250_RX_SIZE 4096u
 

@@ -9,13 +9,13 @@
  * or the device marked DEVICE_NEEDS_RESET, never a crash.
  */
 #define LOG_TAG "virtio-mmio"
-#include "mmio.h"
+#include "virtio/mmio.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "vmm/log.h"
 
 static uint64_t transport_features(void)
 {

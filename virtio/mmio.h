@@ -19,10 +19,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "bus.h"
-#include "guestmem.h"
-#include "log.h"
-#include "vq.h"
+#include "virtio/vq.h"
+#include "vmm/bus.h"
+#include "vmm/guestmem.h"
+#include "vmm/log.h"
 
 #define VIRTIO_MMIO_MAGIC 0x74726976u /* "virt" */
 #define VIRTIO_MMIO_VERSION 2u

@@ -21,8 +21,8 @@
  *   used  { le16 flags; le16 idx; { le32 id; le32 len; } ring[size];
  *           le16 avail_event; }                                   align 4
  */
-#include "vq.h"
-#include "util.h"
+#include "virtio/vq.h"
+#include "vmm/util.h"
 
 #include <endian.h>
 #include <errno.h>

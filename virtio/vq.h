@@ -22,7 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "guestmem.h"
+#include "vmm/guestmem.h"
 
 #define VQ_MAX_SIZE 32768u
 

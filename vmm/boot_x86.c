@@ -6,17 +6,17 @@
  * copy, so a corrupt file is an error message, never an out-of-bounds read.
  */
 #define LOG_TAG "boot"
-#include "boot_x86.h"
+#include "vmm/boot_x86.h"
 
 #include <elf.h>
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "machine.h"
-#include "mptable.h"
-#include "util.h"
+#include "vmm/log.h"
+#include "vmm/machine.h"
+#include "vmm/mptable.h"
+#include "vmm/util.h"
 
 #define SETUP_HDR_OFF 0x1f1
 #define HDR_MAGIC 0x53726448u /* "HdrS" */

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "guestmem.h"
+#include "vmm/guestmem.h"
 
 #define BOOT_MAX_SEGMENTS 16
 /* Headers are parsed from the first bytes of the image only. */

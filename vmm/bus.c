@@ -1,5 +1,5 @@
 /* bus: sorted range table with binary-search lookup. */
-#include "bus.h"
+#include "vmm/bus.h"
 
 #include <errno.h>
 #include <stdlib.h>

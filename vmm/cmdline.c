@@ -1,9 +1,9 @@
 /* cmdline: see cmdline.h. */
-#include "cmdline.h"
+#include "vmm/cmdline.h"
 
 #include <stdio.h>
 
-#include "vm.h"
+#include "vmm/vm.h"
 
 /*
  * Work-arounds for kvm_pvm's instruction emulator, which runs guest kernel

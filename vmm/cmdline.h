@@ -13,7 +13,7 @@
 
 #include <stdbool.h>
 
-#include "machine.h"
+#include "vmm/machine.h"
 
 struct vm_config;
 

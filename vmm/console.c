@@ -1,6 +1,6 @@
 /* console: see console.h. */
 #define LOG_TAG "vm" /* its messages are the VM's */
-#include "console.h"
+#include "vmm/console.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,10 +9,10 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "machine.h"
-#include "util.h"
-#include "vm.h"
+#include "vmm/log.h"
+#include "vmm/machine.h"
+#include "vmm/util.h"
+#include "vmm/vm.h"
 
 #define PANIC_MARKER "Kernel panic - not syncing"
 #define STDIN_RETRY_NS 10000000 /* UART full: look again in 10 ms */

@@ -24,8 +24,8 @@
 #include <stdint.h>
 #include <termios.h>
 
-#include "evloop.h"
-#include "serial8250.h"
+#include "devices/serial8250.h"
+#include "vmm/evloop.h"
 
 struct vm;
 

@@ -1,5 +1,5 @@
 /* cpuid: see cpuid.h. Bit numbers follow the Intel SDM, vol. 2A, CPUID. */
-#include "cpuid.h"
+#include "vmm/cpuid.h"
 
 #include <string.h>
 

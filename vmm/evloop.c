@@ -1,11 +1,11 @@
 /* evloop: submit, wait, dispatch (see evloop.h). */
 #define LOG_TAG "evloop"
-#include "evloop.h"
+#include "vmm/evloop.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include "log.h"
+#include "vmm/log.h"
 
 int evloop_create(struct evloop *loop, unsigned int entries)
 {

@@ -9,7 +9,7 @@
  *   /serial@3f8        the console UART (I/O port space)
  *   /virtio_mmio@<base> per present virtio device
  */
-#include "fdt_machine.h"
+#include "vmm/fdt_machine.h"
 
 #include <errno.h>
 #include <libfdt.h>

@@ -10,8 +10,8 @@
 
 #include <stddef.h>
 
-#include "guestmem.h"
-#include "machine.h"
+#include "vmm/guestmem.h"
+#include "vmm/machine.h"
 
 struct fdt_machine {
 	const struct guestmem *mem;

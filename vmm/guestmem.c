@@ -2,7 +2,7 @@
  * guestmem: guest RAM regions and the bounds-checked gpa -> host pointer
  * translation. Regions never overlap; they are fixed after creation.
  */
-#include "guestmem.h"
+#include "vmm/guestmem.h"
 
 #include <errno.h>
 #include <string.h>

@@ -2,8 +2,8 @@
  * log: the process-wide log sink and level (the only mutable file-scope
  * state the project allows), plus a per-call-site rate limiter.
  */
-#include "log.h"
-#include "util.h"
+#include "vmm/log.h"
+#include "vmm/util.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* machine: the device table (see machine.h) and what is rendered from it. */
-#include "machine.h"
+#include "vmm/machine.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -12,12 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "machine.h"
-#include "util.h"
-#include "vcpu.h"
-#include "vm.h"
-#include "vsock.h"
+#include "devices/vsock/vsock.h"
+#include "vmm/log.h"
+#include "vmm/machine.h"
+#include "vmm/util.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
 
 #ifndef VMM_VERSION
 #define VMM_VERSION "unknown"

@@ -4,13 +4,13 @@
  * bus, one IOAPIC, the machine's ISA IRQs wired 1:1 to IOAPIC pins (as
  * KVM's default GSI routing does), and LINT0/LINT1 as ExtINT/NMI.
  */
-#include "mptable.h"
+#include "vmm/mptable.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include "machine.h"
-#include "util.h"
+#include "vmm/machine.h"
+#include "vmm/util.h"
 
 #define MPC_TYPE_CPU 0
 #define MPC_TYPE_BUS 1

@@ -1,16 +1,16 @@
 /* stats: see stats.h. */
 #define LOG_TAG "vm" /* its messages are the VM's */
-#include "stats.h"
+#include "vmm/stats.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "log.h"
-#include "util.h"
-#include "vcpu.h"
-#include "virtio_devices.h"
-#include "vm.h"
+#include "vmm/log.h"
+#include "vmm/util.h"
+#include "vmm/vcpu.h"
+#include "vmm/virtio_devices.h"
+#include "vmm/vm.h"
 
 /* One line per KVM exit reason seen: "<prefix>exits_<reason> <count>". */
 static void print_exit_counts(struct vm *vm, const char *prefix)

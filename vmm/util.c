@@ -1,5 +1,5 @@
 /* util: the clock, eventfds. */
-#include "util.h"
+#include "vmm/util.h"
 
 #include <errno.h>
 #include <time.h>

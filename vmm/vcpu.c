@@ -6,7 +6,7 @@
  * started by the guest through the in-kernel local APIC.
  */
 #define LOG_TAG "vcpu"
-#include "vcpu.h"
+#include "vmm/vcpu.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -16,10 +16,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "cpuid.h"
-#include "log.h"
-#include "util.h"
-#include "vm.h"
+#include "vmm/cpuid.h"
+#include "vmm/log.h"
+#include "vmm/util.h"
+#include "vmm/vm.h"
 
 #define MSR_IA32_MISC_ENABLE 0x1a0
 #define MISC_ENABLE_FAST_STRING 1

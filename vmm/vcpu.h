@@ -10,7 +10,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-#include "boot_x86.h"
+#include "vmm/boot_x86.h"
 
 struct vm;
 

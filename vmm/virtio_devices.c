@@ -1,17 +1,17 @@
 /* virtio_devices: the table and the code that runs every row; see
  * virtio_devices.h. */
 #define LOG_TAG "vm" /* its messages are the VM's */
-#include "virtio_devices.h"
+#include "vmm/virtio_devices.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "rng.h"
-#include "util.h"
-#include "vm.h"
-#include "vsock.h"
+#include "devices/rng.h"
+#include "devices/vsock/vsock.h"
+#include "vmm/log.h"
+#include "vmm/util.h"
+#include "vmm/vm.h"
 
 /* virtio-rng -------------------------------------------------------------- */
 

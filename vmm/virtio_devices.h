@@ -18,9 +18,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "machine.h"
-#include "mmio.h"
-#include "vm_virtio.h"
+#include "virtio/mmio.h"
+#include "vmm/machine.h"
+#include "vmm/vm_virtio.h"
 
 struct vm;
 struct vm_config;

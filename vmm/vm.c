@@ -14,7 +14,7 @@
  * (--stats and the state dump), cmdline.c (the guest command line).
  */
 #define LOG_TAG "vm"
-#include "vm.h"
+#include "vmm/vm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,16 +29,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "boot_x86.h"
-#include "cmdline.h"
-#include "cpuid.h"
-#include "fdt_machine.h"
-#include "initramfs.h"
-#include "log.h"
-#include "machine.h"
-#include "stats.h"
-#include "util.h"
-#include "vcpu.h"
+#include "vmm/boot_x86.h"
+#include "vmm/cmdline.h"
+#include "vmm/cpuid.h"
+#include "vmm/fdt_machine.h"
+#include "vmm/initramfs.h"
+#include "vmm/log.h"
+#include "vmm/machine.h"
+#include "vmm/stats.h"
+#include "vmm/util.h"
+#include "vmm/vcpu.h"
 
 #define KERNEL_MAX_SIZE (512ull << 20)
 #define INITRD_MAX_SIZE (1024ull << 20)

@@ -14,16 +14,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "boot_x86.h"
-#include "bus.h"
-#include "console.h"
-#include "debug_exit.h"
-#include "evloop.h"
-#include "guestmem.h"
-#include "i8042.h"
-#include "log.h"
-#include "virtio_devices.h"
-#include "vsock.h"
+#include "devices/debug_exit.h"
+#include "devices/i8042.h"
+#include "devices/vsock/vsock.h"
+#include "vmm/boot_x86.h"
+#include "vmm/bus.h"
+#include "vmm/console.h"
+#include "vmm/evloop.h"
+#include "vmm/guestmem.h"
+#include "vmm/log.h"
+#include "vmm/virtio_devices.h"
 
 enum vm_cpu_compat {
 	VM_CPU_COMPAT_AUTO, /* detect kvm_pvm */

@@ -1,6 +1,6 @@
 /* vm_virtio: see vm_virtio.h. */
 #define LOG_TAG "vm-virtio"
-#include "vm_virtio.h"
+#include "vmm/vm_virtio.h"
 
 #include <errno.h>
 #include <string.h>
@@ -8,9 +8,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "util.h"
-#include "vm.h"
+#include "vmm/log.h"
+#include "vmm/util.h"
+#include "vmm/vm.h"
 
 static void kick_fd(int fd)
 {

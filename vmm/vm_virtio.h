@@ -10,10 +10,10 @@
 
 #include <stdint.h>
 
-#include "evloop.h"
-#include "log.h"
-#include "machine.h"
-#include "mmio.h"
+#include "virtio/mmio.h"
+#include "vmm/evloop.h"
+#include "vmm/log.h"
+#include "vmm/machine.h"
 
 struct vm;
 struct vm_virtio;

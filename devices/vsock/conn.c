@@ -8,7 +8,7 @@
  * sends more than the credit we advertised is reset (it is lying or
  * broken), because accepting it would make our buffering unbounded.
  */
-#include "conn.h"
+#include "devices/vsock/conn.h"
 
 #include <string.h>
 

@@ -29,7 +29,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "pkt.h"
+#include "devices/vsock/pkt.h"
 
 enum vsock_conn_state {
 	VSOCK_CONN_CONNECTING, /* awaiting the host connect or guest reply */

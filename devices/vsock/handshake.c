@@ -5,7 +5,7 @@
  * socket. The buffer is fixed and never overrun; anything that is not a
  * well-formed CONNECT line within the limit is rejected.
  */
-#include "handshake.h"
+#include "devices/vsock/handshake.h"
 
 #include <stdio.h>
 #include <strings.h>

@@ -9,7 +9,7 @@
  * Each connection is on at most one RX list, the one for the most urgent
  * packet it wants, so the lists never grow beyond the table.
  */
-#include "muxer.h"
+#include "devices/vsock/muxer.h"
 
 #include <errno.h>
 #include <stdlib.h>

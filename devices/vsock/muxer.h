@@ -19,8 +19,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "conn.h"
-#include "pkt.h"
+#include "devices/vsock/conn.h"
+#include "devices/vsock/pkt.h"
 
 #define VSOCK_MUXER_MAX_CONNS_DEFAULT 1024u
 #define VSOCK_HOST_PORT_BASE (1u << 30)

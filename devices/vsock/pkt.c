@@ -8,11 +8,11 @@
  * problems get an RST, but an RST is never answered with an RST (two
  * peers must not ping-pong resets).
  */
-#include "pkt.h"
+#include "devices/vsock/pkt.h"
 
 #include <string.h>
 
-#include "util.h"
+#include "vmm/util.h"
 
 void vsock_hdr_decode(struct vsock_hdr *h, const uint8_t wire[VSOCK_HDR_SIZE])
 {

@@ -22,8 +22,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "vmm/evloop.h"
 #include "virtio/mmio.h"
+#include "vmm/evloop.h"
 
 struct vsock_backend_ops;
 

@@ -28,8 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vsock_driver.h"
-#include "vsock_host.h"
+#include "tests/helpers/vsock_driver.h"
+#include "tests/helpers/vsock_host.h"
 
 #define PORT 7000u
 #define IO 65536u

@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "guestmem.h"
-#include "log.h"
-#include "mmio.h"
-#include "rng.h"
+#include "devices/rng.h"
+#include "virtio/mmio.h"
+#include "vmm/guestmem.h"
+#include "vmm/log.h"
 
 #define RAM_SIZE 0x10000u
 #define MAX_OPS 4096u

@@ -35,9 +35,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "guestmem.h"
-#include "util.h"
-#include "vq.h"
+#include "virtio/vq.h"
+#include "vmm/guestmem.h"
+#include "vmm/util.h"
 
 #define RAM_A_GPA 0x0ull
 #define RAM_A_SIZE 0x10000u

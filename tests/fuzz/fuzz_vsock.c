@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conn.h"
-#include "handshake.h"
-#include "muxer.h"
-#include "pkt.h"
+#include "devices/vsock/conn.h"
+#include "devices/vsock/handshake.h"
+#include "devices/vsock/muxer.h"
+#include "devices/vsock/pkt.h"
 
 #define GUEST_CID 3u
 #define MAX_STEPS 4096u

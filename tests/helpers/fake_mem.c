@@ -1,5 +1,5 @@
 /* fake_mem: see fake_mem.h. */
-#include "fake_mem.h"
+#include "tests/helpers/fake_mem.h"
 
 #include <check.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "guestmem.h"
+#include "vmm/guestmem.h"
 
 /* Add a zeroed region; aborts the test on failure. */
 void *fake_mem_add(struct guestmem *gm, uint64_t gpa, uint64_t size);

@@ -1,5 +1,5 @@
 /* mmio_driver: see mmio_driver.h. */
-#include "mmio_driver.h"
+#include "tests/helpers/mmio_driver.h"
 
 uint32_t mmio_driver_read(struct virtio_mmio *m, uint64_t off)
 {

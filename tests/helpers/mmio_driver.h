@@ -8,8 +8,8 @@
 
 #include <stdint.h>
 
-#include "mmio.h"
-#include "vq_driver.h"
+#include "tests/helpers/vq_driver.h"
+#include "virtio/mmio.h"
 
 uint32_t mmio_driver_read(struct virtio_mmio *m, uint64_t off);
 void mmio_driver_write(struct virtio_mmio *m, uint64_t off, uint32_t v);

@@ -1,5 +1,5 @@
 /* pattern: see pattern.h. */
-#include "pattern.h"
+#include "tests/helpers/pattern.h"
 
 #include <string.h>
 

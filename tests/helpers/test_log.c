@@ -1,9 +1,9 @@
 /* test_log: see test_log.h. */
-#include "test_log.h"
+#include "tests/helpers/test_log.h"
 
 #include <check.h>
 
-#include "log.h"
+#include "vmm/log.h"
 
 static unsigned int expected, seen;
 

@@ -1,5 +1,5 @@
 /* test_run: see test_run.h. */
-#include "test_run.h"
+#include "tests/helpers/test_run.h"
 
 #include <stdlib.h>
 

@@ -1,5 +1,5 @@
 /* vq_driver: see vq_driver.h. */
-#include "vq_driver.h"
+#include "tests/helpers/vq_driver.h"
 
 #include <check.h>
 #include <errno.h>
@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fake_mem.h"
-#include "util.h"
+#include "tests/helpers/fake_mem.h"
+#include "vmm/util.h"
 
 /*
  * Check's ck_assert*() record a checkpoint in a file on every success;

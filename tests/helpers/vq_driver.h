@@ -31,8 +31,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "guestmem.h"
-#include "vq.h"
+#include "virtio/vq.h"
+#include "vmm/guestmem.h"
 
 /* One buffer element of a chain, as the driver describes it. */
 struct vq_driver_buf {

@@ -16,7 +16,7 @@
  * RX slot: header at B, data at B + 44 (LINEAR) or B + 64 (SPLIT,
  * INDIRECT), indirect table at the end.
  */
-#include "vsock_driver.h"
+#include "tests/helpers/vsock_driver.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -26,10 +26,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "mmio_driver.h"
-#include "pattern.h"
-#include "muxer.h"
-#include "util.h"
+#include "devices/vsock/muxer.h"
+#include "tests/helpers/mmio_driver.h"
+#include "tests/helpers/pattern.h"
+#include "vmm/util.h"
 
 #define DRV_HDR VSOCK_HDR_SIZE
 #define DRV_PAGE 4096u

@@ -28,11 +28,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "evloop.h"
-#include "mmio.h"
-#include "pkt.h"
-#include "vq_driver.h"
-#include "vsock.h"
+#include "devices/vsock/pkt.h"
+#include "devices/vsock/vsock.h"
+#include "tests/helpers/vq_driver.h"
+#include "virtio/mmio.h"
+#include "vmm/evloop.h"
 
 /* How a TX packet is laid out in descriptors. */
 enum vsock_driver_tx_layout {

@@ -1,7 +1,7 @@
 /*
  * vsock_fake_backend: see vsock_fake_backend.h.
  */
-#include "vsock_fake_backend.h"
+#include "tests/helpers/vsock_fake_backend.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,11 +1,11 @@
 /* vsock_flow: see vsock_flow.h. */
-#include "vsock_flow.h"
+#include "tests/helpers/vsock_flow.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "pattern.h"
+#include "tests/helpers/pattern.h"
 
 #define FLOW_BUF 65536u
 

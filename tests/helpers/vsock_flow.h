@@ -11,8 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vsock_driver.h"
-#include "vsock_host.h"
+#include "tests/helpers/vsock_driver.h"
+#include "tests/helpers/vsock_host.h"
 
 struct vsock_flow_conn {
 	struct vsock_sock *s;

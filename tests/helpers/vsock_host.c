@@ -1,7 +1,7 @@
 /* vsock_host: see vsock_host.h. */
-#include "vsock_host.h"
+#include "tests/helpers/vsock_host.h"
 
-#include "pattern.h"
+#include "tests/helpers/pattern.h"
 
 #include <dirent.h>
 #include <errno.h>

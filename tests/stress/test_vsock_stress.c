@@ -20,12 +20,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pattern.h"
-#include "test_log.h"
-#include "test_run.h"
-#include "vsock_driver.h"
-#include "vsock_flow.h"
-#include "vsock_host.h"
+#include "tests/helpers/pattern.h"
+#include "tests/helpers/test_log.h"
+#include "tests/helpers/test_run.h"
+#include "tests/helpers/vsock_driver.h"
+#include "tests/helpers/vsock_flow.h"
+#include "tests/helpers/vsock_host.h"
 
 #define PORT 4000u
 

@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "boot_x86.h"
-#include "fake_mem.h"
-#include "machine.h"
-#include "test_log.h"
-#include "test_run.h"
+#include "tests/helpers/fake_mem.h"
+#include "tests/helpers/test_log.h"
+#include "tests/helpers/test_run.h"
+#include "vmm/boot_x86.h"
+#include "vmm/machine.h"
 
 #define SETUP_SECTS 4
 #define SETUP_SIZE ((SETUP_SECTS + 1) * 512)

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bus.h"
-#include "test_log.h"
-#include "test_run.h"
+#include "tests/helpers/test_log.h"
+#include "tests/helpers/test_run.h"
+#include "vmm/bus.h"
 
 struct fake_dev {
 	uint64_t last_off;

@@ -2,9 +2,9 @@
 #include <check.h>
 #include <stdlib.h>
 
-#include "cpuid.h"
-#include "test_log.h"
-#include "test_run.h"
+#include "tests/helpers/test_log.h"
+#include "tests/helpers/test_run.h"
+#include "vmm/cpuid.h"
 
 static struct kvm_cpuid2 *make(void)
 {

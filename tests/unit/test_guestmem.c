@@ -3,10 +3,10 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "fake_mem.h"
-#include "guestmem.h"
-#include "test_log.h"
-#include "test_run.h"
+#include "tests/helpers/fake_mem.h"
+#include "tests/helpers/test_log.h"
+#include "tests/helpers/test_run.h"
+#include "vmm/guestmem.h"
 
 static struct guestmem gm;
 static uint8_t *low, *high;

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fdt_machine.h"
-#include "machine.h"
-#include "test_log.h"
-#include "test_run.h"
+#include "tests/helpers/test_log.h"
+#include "tests/helpers/test_run.h"
+#include "vmm/fdt_machine.h"
+#include "vmm/machine.h"
 
 static const machine_devset all = (1u << MACHINE_NR_DEVS) - 1;
 

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fake_mem.h"
-#include "mmio.h"
-#include "mmio_driver.h"
-#include "test_log.h"
-#include "test_run.h"
+#include "tests/helpers/fake_mem.h"
+#include "tests/helpers/mmio_driver.h"
+#include "tests/helpers/test_log.h"
+#include "tests/helpers/test_run.h"
+#include "virtio/mmio.h"
 
 #define DEV_FEATURE_BIT 3 /* a device-specific feature we offer */
 #define RAM_SIZE 0x10000

@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "machine.h"
-#include "mptable.h"
-#include "test_log.h"
-#include "test_run.h"
+#include "tests/helpers/test_log.h"
+#include "tests/helpers/test_run.h"
+#include "vmm/machine.h"
+#include "vmm/mptable.h"
 
 #define BASE 0xF0000u
 

@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mmio_driver.h"
-#include "rng.h"
-#include "test_log.h"
-#include "test_run.h"
-#include "vq_driver.h"
+#include "devices/rng.h"
+#include "tests/helpers/mmio_driver.h"
+#include "tests/helpers/test_log.h"
+#include "tests/helpers/test_run.h"
+#include "tests/helpers/vq_driver.h"
 
 #define RAM (4u << 20)
 

@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "serial8250.h"
-#include "test_log.h"
-#include "test_run.h"
+#include "devices/serial8250.h"
+#include "tests/helpers/test_log.h"
+#include "tests/helpers/test_run.h"
 
 static struct serial8250 *s;
 static int irq_level, irq_edges;

@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fake_mem.h"
-#include "test_log.h"
-#include "test_run.h"
-#include "util.h"
-#include "vq.h"
-#include "vq_driver.h"
+#include "tests/helpers/fake_mem.h"
+#include "tests/helpers/test_log.h"
+#include "tests/helpers/test_run.h"
+#include "tests/helpers/vq_driver.h"
+#include "virtio/vq.h"
+#include "vmm/util.h"
 
 #define QSIZE 16
 #define RAM 0x40000ull

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conn.h"
-#include "test_log.h"
-#include "test_run.h"
+#include "devices/vsock/conn.h"
+#include "tests/helpers/test_log.h"
+#include "tests/helpers/test_run.h"
 
 #define GUEST 3u
 #define LOCAL 1073741824u

@@ -20,15 +20,15 @@
 
 #include "devices/vsock/host.h" /* VSOCK_HANDSHAKE_PENDING_MAX */
 
-#include "mmio_driver.h"
-#include "muxer.h"
-#include "pattern.h"
-#include "test_log.h"
-#include "test_run.h"
-#include "util.h"
-#include "vsock_driver.h"
-#include "vsock_flow.h"
-#include "vsock_host.h"
+#include "devices/vsock/muxer.h"
+#include "tests/helpers/mmio_driver.h"
+#include "tests/helpers/pattern.h"
+#include "tests/helpers/test_log.h"
+#include "tests/helpers/test_run.h"
+#include "tests/helpers/vsock_driver.h"
+#include "tests/helpers/vsock_flow.h"
+#include "tests/helpers/vsock_host.h"
+#include "vmm/util.h"
 
 #define PORT 1234u
 #define GUEST_PORT 5000u

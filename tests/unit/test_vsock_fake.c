@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pattern.h"
-#include "test_log.h"
-#include "test_run.h"
-#include "vsock_driver.h"
-#include "vsock_fake_backend.h"
+#include "tests/helpers/pattern.h"
+#include "tests/helpers/test_log.h"
+#include "tests/helpers/test_run.h"
+#include "tests/helpers/vsock_driver.h"
+#include "tests/helpers/vsock_fake_backend.h"
 
 #define PORT 1234u
 #define CID 42u

@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handshake.h"
-#include "test_log.h"
-#include "test_run.h"
+#include "devices/vsock/handshake.h"
+#include "tests/helpers/test_log.h"
+#include "tests/helpers/test_run.h"
 
 static const struct {
 	const char *in;

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "muxer.h"
-#include "test_log.h"
-#include "test_run.h"
+#include "devices/vsock/muxer.h"
+#include "tests/helpers/test_log.h"
+#include "tests/helpers/test_run.h"
 
 #define GUEST 3u
 #define TMO 1000u

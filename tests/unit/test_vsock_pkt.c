@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pkt.h"
-#include "test_log.h"
-#include "test_run.h"
+#include "devices/vsock/pkt.h"
+#include "tests/helpers/test_log.h"
+#include "tests/helpers/test_run.h"
 
 #define GUEST 3u
 

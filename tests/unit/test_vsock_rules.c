@@ -7,8 +7,8 @@
 #include <string.h>
 #include <sys/un.h>
 
-#include "test_run.h"
-#include "vsock.h"
+#include "devices/vsock/vsock.h"
+#include "tests/helpers/test_run.h"
 
 START_TEST(port_unix)
 {
