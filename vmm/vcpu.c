@@ -179,7 +179,7 @@ static void handle_io(struct vcpu *v)
 
 	/* String I/O repeats `count` times over consecutive buffer slots. */
 	for (i = 0; i < run->io.count; i++, data += run->io.size) {
-		if (bus_access(&v->vm->pio, run->io.port, data, run->io.size,
+		if (bus_access(&v->vm->pio_bus, run->io.port, data, run->io.size,
 			       is_write) == 0)
 			continue;
 		if (!is_write)
@@ -197,7 +197,7 @@ static void handle_mmio(struct vcpu *v)
 
 	if (len > sizeof(run->mmio.data))
 		len = sizeof(run->mmio.data);
-	if (bus_access(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data, len,
+	if (bus_access(&v->vm->mmio_bus, run->mmio.phys_addr, run->mmio.data, len,
 		       run->mmio.is_write) == 0)
 		return;
 	if (!run->mmio.is_write)

@@ -265,19 +265,19 @@ static int setup_devices(struct vm *vm)
 	vm->i8042 = (struct i8042){ .reset = guest_reset, .opaque = vm };
 	vm->debug_exit = (struct debug_exit){ .exit = guest_debug_exit,
 					      .opaque = vm };
-	ret = bus_register(&vm->pio, d[MACHINE_DEV_SERIAL0].base,
+	ret = bus_register(&vm->pio_bus, d[MACHINE_DEV_SERIAL0].base,
 			   d[MACHINE_DEV_SERIAL0].size, &serial8250_bus_ops,
 			   vm->console.serial);
 	if (!ret)
-		ret = bus_register(&vm->pio, d[MACHINE_DEV_I8042_DATA].base,
+		ret = bus_register(&vm->pio_bus, d[MACHINE_DEV_I8042_DATA].base,
 				   d[MACHINE_DEV_I8042_DATA].size,
 				   &i8042_data_ops, &vm->i8042);
 	if (!ret)
-		ret = bus_register(&vm->pio, d[MACHINE_DEV_I8042_CMD].base,
+		ret = bus_register(&vm->pio_bus, d[MACHINE_DEV_I8042_CMD].base,
 				   d[MACHINE_DEV_I8042_CMD].size,
 				   &i8042_cmd_ops, &vm->i8042);
 	if (!ret)
-		ret = bus_register(&vm->pio, d[MACHINE_DEV_DEBUG_EXIT].base,
+		ret = bus_register(&vm->pio_bus, d[MACHINE_DEV_DEBUG_EXIT].base,
 				   d[MACHINE_DEV_DEBUG_EXIT].size,
 				   &debug_exit_ops, &vm->debug_exit);
 	if (ret)
@@ -450,8 +450,8 @@ int vm_create(struct vm **out, const struct vm_config *cfg)
 	vm->kvm_fd = vm->vm_fd = -1;
 	vm->stop_efd = vm->panic_efd = vm->sig_fd = -1;
 	vm->kernel_blob.fd = vm->initrd_blob.fd = -1;
-	bus_init(&vm->pio, "pio");
-	bus_init(&vm->mmio, "mmio");
+	bus_init(&vm->pio_bus, "pio");
+	bus_init(&vm->mmio_bus, "mmio");
 	*out = vm;
 
 	for (i = 0; !ret && i < ARRAY_SIZE(setup_steps); i++)
@@ -604,8 +604,8 @@ void vm_destroy(struct vm *vm)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
 	console_destroy(&vm->console);
-	bus_destroy(&vm->mmio);
-	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio_bus);
+	bus_destroy(&vm->pio_bus);
 	free(vm->cpuid);
 	close_images(vm);
 	guestmem_destroy(&vm->mem);

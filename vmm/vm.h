@@ -79,8 +79,8 @@ struct vm {
 	struct boot_blob initrd_blob;
 	struct boot_x86_entry entry; /* boot registers, for vCPU 0 */
 	struct guestmem mem;
-	struct bus pio;
-	struct bus mmio;
+	struct bus pio_bus;
+	struct bus mmio_bus;
 	struct evloop loop;
 	bool loop_ready;
 	struct vcpu *vcpus;

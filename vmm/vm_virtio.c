@@ -141,7 +141,7 @@ int vm_virtio_create(struct vm *vm, struct vm_virtio *vv,
 			return ret;
 		}
 	}
-	ret = bus_register(&vm->mmio, d->base, d->size, &virtio_mmio_bus_ops,
+	ret = bus_register(&vm->mmio_bus, d->base, d->size, &virtio_mmio_bus_ops,
 			   vv->mmio);
 	if (ret)
 		log_err("%s: cannot map its registers: %s", d->name,

@@ -67,10 +67,10 @@ static enum vsock_conn_action recv_established(struct vsock_conn *c,
 		if (c->peer_shutdown & VSOCK_SHUTDOWN_SEND)
 			return reset(c, true); /* data after "no more data" */
 		/* In flight to the host after this packet, wrap-safe. */
-		if ((uint64_t)(uint32_t)(c->rx_cnt - c->fwd_cnt) + h->len >
+		if ((uint64_t)(uint32_t)(c->recv_cnt - c->fwd_cnt) + h->len >
 		    c->buf_alloc)
 			return reset(c, true); /* beyond our advertised credit */
-		c->rx_cnt += h->len;
+		c->recv_cnt += h->len;
 		/* An empty SEQPACKET packet may still end a message. */
 		return h->len || (c->type == VSOCK_TYPE_SEQPACKET &&
 				  (h->flags & VSOCK_SEQ_EOM))
@@ -214,7 +214,7 @@ bool vsock_conn_tick(struct vsock_conn *c, uint64_t now)
 
 uint32_t vsock_conn_peer_credit(const struct vsock_conn *c)
 {
-	uint32_t in_flight = c->tx_cnt - c->peer_fwd_cnt;
+	uint32_t in_flight = c->sent_cnt - c->peer_fwd_cnt;
 
 	/* fwd_cnt ahead of what we sent, or space below zero: a lie. */
 	if (in_flight > c->peer_buf_alloc)
@@ -224,7 +224,7 @@ uint32_t vsock_conn_peer_credit(const struct vsock_conn *c)
 
 void vsock_conn_sent(struct vsock_conn *c, uint32_t n)
 {
-	c->tx_cnt += n;
+	c->sent_cnt += n;
 }
 
 void vsock_conn_fill_hdr(struct vsock_conn *c, struct vsock_hdr *h,

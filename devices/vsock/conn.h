@@ -72,11 +72,11 @@ struct vsock_conn {
 	/* The guest's receive side, from its headers. */
 	uint32_t peer_buf_alloc;
 	uint32_t peer_fwd_cnt;
-	uint32_t tx_cnt; /* RW bytes sent to the guest */
+	uint32_t sent_cnt; /* RW bytes sent to the guest (our tx_cnt) */
 
 	/* Our receive side: guest bytes on their way to the host socket. */
 	uint32_t buf_alloc; /* what we advertise */
-	uint32_t rx_cnt; /* RW bytes received from the guest */
+	uint32_t recv_cnt; /* RW bytes received from the guest (our rx_cnt) */
 	uint32_t fwd_cnt; /* ...of which the host socket has taken */
 	uint32_t fwd_cnt_sent; /* fwd_cnt as last told to the guest */
 

@@ -459,14 +459,14 @@ static void be_dump(struct vsock_backend *be, FILE *f)
 			const struct vsock_conn *c = &mc->conn;
 
 			fprintf(f, " | conn %u<->%u state %d want 0x%x "
-				"readable %d rx_class %d | to guest: tx_cnt %u "
+				"readable %d rx_class %d | to guest: sent_cnt %u "
 				"peer_buf_alloc %u peer_fwd_cnt %u credit %u | "
-				"from guest: rx_cnt %u fwd_cnt %u fwd_cnt_sent "
+				"from guest: recv_cnt %u fwd_cnt %u fwd_cnt_sent "
 				"%u buf_alloc %u | shutdown peer 0x%x host_eof "
 				"%d", c->local_port, c->peer_port, c->state,
-				c->want, mc->readable, mc->rx_class, c->tx_cnt,
+				c->want, mc->readable, mc->rx_class, c->sent_cnt,
 				c->peer_buf_alloc, c->peer_fwd_cnt,
-				vsock_conn_peer_credit(c), c->rx_cnt, c->fwd_cnt,
+				vsock_conn_peer_credit(c), c->recv_cnt, c->fwd_cnt,
 				c->fwd_cnt_sent, c->buf_alloc, c->peer_shutdown,
 				c->host_eof);
 		}

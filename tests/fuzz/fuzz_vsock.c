@@ -33,7 +33,7 @@ static void check_invariants(const struct vsock_conn *c)
 	/* We never owe the guest more data than it can take. */
 	require(vsock_conn_peer_credit(c) <= c->peer_buf_alloc);
 	/* Guest bytes in flight to the host never exceed our credit. */
-	require((uint32_t)(c->rx_cnt - c->fwd_cnt) <= c->buf_alloc);
+	require((uint32_t)(c->recv_cnt - c->fwd_cnt) <= c->buf_alloc);
 	if (c->state == VSOCK_CONN_CLOSED)
 		require((c->want & ~VSOCK_WANT_RST) == 0 && !c->deadline_ns);
 	require(c->state <= VSOCK_CONN_CLOSED);
@@ -128,7 +128,7 @@ static void fuzz_muxer(const uint8_t *data, size_t size)
 					&mx, mc,
 					(uint32_t)(h.fwd_cnt %
 						   ((uint64_t)(uint32_t)(
-							    mc->conn.rx_cnt -
+							    mc->conn.recv_cnt -
 							    mc->conn.fwd_cnt) +
 						    1)));
 				break;
@@ -199,7 +199,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 3: /* the host took some of what the guest sent */
 			vsock_conn_delivered(
 				&c, (uint32_t)(h.fwd_cnt %
-					       ((uint64_t)(uint32_t)(c.rx_cnt -
+					       ((uint64_t)(uint32_t)(c.recv_cnt -
 								     c.fwd_cnt) +
 						1)));
 			break;

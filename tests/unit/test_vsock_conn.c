@@ -205,12 +205,12 @@ START_TEST(peer_credit_tracks_headers_and_wraps)
 	vsock_conn_sent(&c, 400);
 	ck_assert_uint_eq(vsock_conn_peer_credit(&c), 0);
 	/* Counters near 2^32: differences still right after the wrap. */
-	c.tx_cnt = 0xfffffff0u;
+	c.sent_cnt = 0xfffffff0u;
 	h.fwd_cnt = 0xffffff00u;
 	vsock_conn_recv(&c, &h, T0);
 	ck_assert_uint_eq(vsock_conn_peer_credit(&c), 1000 - 0xf0);
-	vsock_conn_sent(&c, 0x20); /* tx_cnt wraps to 0x10 */
-	ck_assert_uint_eq(c.tx_cnt, 0x10);
+	vsock_conn_sent(&c, 0x20); /* sent_cnt wraps to 0x10 */
+	ck_assert_uint_eq(c.sent_cnt, 0x10);
 	ck_assert_uint_eq(vsock_conn_peer_credit(&c), 1000 - 0x110);
 	h.fwd_cnt = 0x10; /* everything consumed, after its wrap */
 	vsock_conn_recv(&c, &h, T0);
@@ -255,7 +255,7 @@ START_TEST(delivery_frees_credit_and_announces_it)
 	struct vsock_hdr h;
 
 	enter(S_ESTABLISHED);
-	c.rx_cnt = c.fwd_cnt = c.fwd_cnt_sent = 0xfffff000u; /* wrap soon */
+	c.recv_cnt = c.fwd_cnt = c.fwd_cnt_sent = 0xfffff000u; /* wrap soon */
 	ck_assert_int_eq(rx(VSOCK_OP_RW, 65536, 0), VSOCK_ACT_DELIVER);
 	ck_assert_int_eq(rx(VSOCK_OP_RW, 65536, 0), VSOCK_ACT_DELIVER);
 	vsock_conn_delivered(&c, 32768);
