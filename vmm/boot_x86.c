@@ -15,6 +15,7 @@
 
 #include "vmm/log.h"
 #include "vmm/machine.h"
+#include "vmm/acpi.h"
 #include "vmm/mptable.h"
 #include "vmm/util.h"
 
@@ -413,6 +414,16 @@ int boot_x86_load(const struct guestmem *gm, const struct boot_kernel *k,
 				 (uint32_t)MACHINE_MPTABLE_ADDR, cfg->nr_cpus,
 				 cfg->irqs, cfg->nr_irqs) < 0)
 		return fail(why, "cannot build the MP table");
+
+	if (cfg->acpi) {
+		uint8_t *t = guestmem_ptr(gm, MACHINE_ACPI_ADDR,
+					  MACHINE_ACPI_MAX);
+
+		if (!t || acpi_build(t, MACHINE_ACPI_MAX, MACHINE_ACPI_ADDR,
+				     cfg->nr_cpus, cfg->devs, NULL) < 0)
+			return fail(why, "cannot build the ACPI tables");
+		bp->acpi_rsdp_addr = MACHINE_ACPI_ADDR; /* the RSDP is first */
+	}
 
 	entry->rsi = MACHINE_ZERO_PAGE_ADDR;
 	entry->cr3 = MACHINE_PML4_ADDR;

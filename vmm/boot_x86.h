@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "vmm/guestmem.h"
+#include "vmm/machine.h"
 
 #define BOOT_MAX_SEGMENTS 16
 /* Headers are parsed from the first bytes of the image only. */
@@ -86,6 +87,8 @@ struct boot_x86_config {
 	unsigned int nr_cpus;
 	const uint8_t *irqs; /* ISA IRQs for the MP table */
 	unsigned int nr_irqs;
+	bool acpi; /* ACPI tables as well, for the devices in `devs` */
+	machine_devset devs;
 };
 
 struct boot_x86_entry {

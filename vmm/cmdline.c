@@ -29,11 +29,14 @@ static const char default_cmdline[] = "console=ttyS0 reboot=k panic=-1";
  */
 char *cmdline_build(const struct vm_config *cfg, bool pvm, machine_devset devs)
 {
-	char devices[512];
+	char devices[512] = "";
 	char *s;
 	int n;
 
-	if (machine_virtio_cmdline(devs, devices, sizeof(devices)) < 0)
+	/* With ACPI the DSDT names them: listing them here too would have a
+	 * kernel that reads both probe each twice. */
+	if (!cfg->acpi &&
+	    machine_virtio_cmdline(devs, devices, sizeof(devices)) < 0)
 		return NULL;
 	if (cfg->cmdline_replace)
 		n = asprintf(&s, "%s%s", cfg->cmdline_replace, devices);

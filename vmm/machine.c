@@ -30,6 +30,12 @@ const struct machine_dev machine_devs[MACHINE_NR_DEVS] = {
 		.kind = MACHINE_KIND_LEGACY, .bus = MACHINE_BUS_PIO,
 		.base = 0x501, .size = 1, .irq = -1,
 	},
+	/* The FADT's sleep control (+0) and status (+1) registers. */
+	[MACHINE_DEV_ACPI_SLEEP] = {
+		.name = "ACPI sleep registers",
+		.kind = MACHINE_KIND_LEGACY, .bus = MACHINE_BUS_PIO,
+		.base = 0x600, .size = 2, .irq = -1,
+	},
 	/* Free ISA IRQs (edge, active high), so Linux needs no ACPI. */
 	[MACHINE_DEV_VIRTIO_RNG] = {
 		.name = "virtio-rng", .kind = MACHINE_KIND_VIRTIO_MMIO,

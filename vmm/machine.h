@@ -28,6 +28,8 @@
 #define MACHINE_CMDLINE_ADDR 0x20000ull
 #define MACHINE_CMDLINE_MAX 0x10000u
 #define MACHINE_EBDA_START 0x9FC00ull /* reserved from here to 1 MiB */
+#define MACHINE_ACPI_ADDR 0xE0000ull /* RSDP first: in the BIOS area too */
+#define MACHINE_ACPI_MAX 0x10000u
 #define MACHINE_MPTABLE_ADDR 0xF0000ull /* inside the BIOS area Linux scans */
 #define MACHINE_MPTABLE_MAX 0x10000u
 #define MACHINE_KERNEL_ADDR 0x100000ull /* bzImage protected-mode code */
@@ -52,6 +54,7 @@ enum machine_dev_id {
 	MACHINE_DEV_I8042_DATA,
 	MACHINE_DEV_I8042_CMD,
 	MACHINE_DEV_DEBUG_EXIT,
+	MACHINE_DEV_ACPI_SLEEP,
 	MACHINE_DEV_VIRTIO_RNG,
 	MACHINE_DEV_VIRTIO_VSOCK,
 	MACHINE_NR_DEVS,

@@ -40,6 +40,10 @@ static const char usage_text[] =
 	"  --cpus N               number of vCPUs, 1..64 (default 1)\n"
 	"  --vsock-cid N          guest vsock CID, 3..4294967294 (adds the device)\n"
 	"  --no-rng               no virtio-rng entropy device\n"
+	"  --acpi on|off          off (default): devices on the kernel command\n"
+	"                         line and in the MP table; on: ACPI tables too,\n"
+	"                         and virtio devices only there (kernels without\n"
+	"                         virtio_mmio.device=, e.g. distributions')\n"
 	"  --cpu-compat MODE      auto (default): detect a kvm_pvm host; host: pass\n"
 	"                         KVM's CPUID through; pvm: hide what kvm_pvm's\n"
 	"                         emulator cannot run and add its work-arounds\n"
@@ -116,6 +120,7 @@ enum {
 	OPT_VSOCK_CID,
 	OPT_CPU_COMPAT,
 	OPT_NO_RNG,
+	OPT_ACPI,
 	OPT_DUMP_DTB,
 	OPT_STATS,
 	OPT_VSOCK_UDS,
@@ -147,6 +152,7 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg,
 		{ "vsock-cid", required_argument, NULL, OPT_VSOCK_CID },
 		{ "cpu-compat", required_argument, NULL, OPT_CPU_COMPAT },
 		{ "no-rng", no_argument, NULL, OPT_NO_RNG },
+		{ "acpi", required_argument, NULL, OPT_ACPI },
 		{ "dump-dtb", required_argument, NULL, OPT_DUMP_DTB },
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "vsock-uds", required_argument, NULL, OPT_VSOCK_UDS },
@@ -207,6 +213,12 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg,
 			break;
 		case OPT_NO_RNG:
 			cfg->no_rng = true;
+			break;
+		case OPT_ACPI:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				die("--acpi: '%s' is not one of on, off",
+				    optarg);
+			cfg->acpi = !strcmp(optarg, "on");
 			break;
 		case OPT_DUMP_DTB:
 			cfg->dump_dtb = optarg;

@@ -30,15 +30,6 @@
 #define CPU_ENTRY_LEN 20
 #define SMALL_ENTRY_LEN 8
 
-static uint8_t checksum(const uint8_t *p, size_t len)
-{
-	uint8_t sum = 0;
-
-	while (len--)
-		sum = (uint8_t)(sum + *p++);
-	return (uint8_t)(0 - sum);
-}
-
 static size_t entry_intsrc(uint8_t *p, uint8_t type, uint8_t irq,
 			   uint8_t ioapic, uint8_t pin)
 {
@@ -123,12 +114,12 @@ int mptable_build(uint8_t *buf, size_t size, uint32_t gpa,
 	memcpy(hdr + 16, "VSOCK-VMM   ", 12);
 	put_le16(hdr + 34, (uint16_t)entries);
 	put_le32(hdr + 36, MACHINE_LAPIC_BASE);
-	hdr[7] = checksum(hdr, table_len);
+	hdr[7] = checksum8(hdr, table_len);
 
 	memcpy(buf, "_MP_", 4);
 	put_le32(buf + 4, gpa + FLOATING_LEN);
 	buf[8] = 1; /* length in 16-byte units */
 	buf[9] = 4; /* spec revision 1.4 */
-	buf[10] = checksum(buf, FLOATING_LEN);
+	buf[10] = checksum8(buf, FLOATING_LEN);
 	return (int)(FLOATING_LEN + table_len);
 }

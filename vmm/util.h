@@ -64,4 +64,15 @@ static inline void put_le64(void *p, uint64_t v)
 	put_le32((uint8_t *)p + 4, (uint32_t)(v >> 32));
 }
 
+/* The byte that makes `len` bytes plus itself sum to zero (firmware
+ * tables: MP, ACPI). */
+static inline uint8_t checksum8(const uint8_t *p, size_t len)
+{
+	uint8_t sum = 0;
+
+	while (len--)
+		sum = (uint8_t)(sum + *p++);
+	return (uint8_t)(0 - sum);
+}
+
 #endif

@@ -94,6 +94,11 @@ static void guest_reset(void *opaque)
 	vm_request_stop(opaque, VM_STOP_RESET, 0);
 }
 
+static void guest_poweroff(void *opaque)
+{
+	vm_request_stop(opaque, VM_STOP_POWEROFF, 0);
+}
+
 static void guest_debug_exit(void *opaque, uint8_t code)
 {
 	vm_request_stop(opaque, VM_STOP_DEBUG_EXIT, code);
@@ -265,6 +270,8 @@ static int setup_devices(struct vm *vm)
 	vm->i8042 = (struct i8042){ .reset = guest_reset, .opaque = vm };
 	vm->debug_exit = (struct debug_exit){ .exit = guest_debug_exit,
 					      .opaque = vm };
+	vm->acpi_sleep = (struct acpi_sleep){ .poweroff = guest_poweroff,
+					      .opaque = vm };
 	ret = bus_register(&vm->pio_bus, d[MACHINE_DEV_SERIAL0].base,
 			   d[MACHINE_DEV_SERIAL0].size, &serial8250_bus_ops,
 			   vm->console.serial);
@@ -280,6 +287,10 @@ static int setup_devices(struct vm *vm)
 		ret = bus_register(&vm->pio_bus, d[MACHINE_DEV_DEBUG_EXIT].base,
 				   d[MACHINE_DEV_DEBUG_EXIT].size,
 				   &debug_exit_ops, &vm->debug_exit);
+	if (!ret)
+		ret = bus_register(&vm->pio_bus, d[MACHINE_DEV_ACPI_SLEEP].base,
+				   d[MACHINE_DEV_ACPI_SLEEP].size,
+				   &acpi_sleep_ops, &vm->acpi_sleep);
 	if (ret)
 		log_err("device registration failed: %s", strerror(-ret));
 	return ret;
@@ -355,6 +366,8 @@ static int load_guest(struct vm *vm)
 		.initrd = &vm->initrd_blob,
 		.irqs = irqs,
 		.nr_irqs = machine_irqs(vm->devs, irqs, MACHINE_NR_ISA_IRQS),
+		.acpi = vm->cfg->acpi,
+		.devs = vm->devs,
 	};
 	const char *why = NULL;
 	char *cmdline;
@@ -570,6 +583,9 @@ int vm_run(struct vm *vm)
 	switch ((enum vm_stop_reason)atomic_load(&vm->stop_reason)) {
 	case VM_STOP_RESET:
 		log_info("guest reset");
+		break;
+	case VM_STOP_POWEROFF:
+		log_info("guest powered off");
 		break;
 	case VM_STOP_DEBUG_EXIT:
 		log_info("guest wrote %d to the debug-exit port", status);

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "devices/acpi_sleep.h"
 #include "devices/debug_exit.h"
 #include "devices/i8042.h"
 #include "devices/vsock/vsock.h"
@@ -42,6 +43,7 @@ struct vm_config {
 	struct vsock_config vsock; /* host endpoints, limits */
 	enum vm_cpu_compat cpu_compat;
 	bool no_rng;
+	bool acpi; /* ACPI tables; virtio devices only there */
 	const char *dump_dtb; /* write the device tree here and exit */
 	bool stats;
 	int64_t start_ns; /* process start, for --stats */
@@ -51,6 +53,7 @@ struct vm_config {
 enum vm_stop_reason {
 	VM_STOP_NONE = 0,
 	VM_STOP_RESET, /* guest reboot: exit 0 */
+	VM_STOP_POWEROFF, /* guest ACPI poweroff: exit 0 */
 	VM_STOP_DEBUG_EXIT, /* guest wrote the debug-exit port: that value */
 	VM_STOP_PANIC, /* guest kernel panic: VM_EXIT_PANIC */
 	VM_STOP_CRASH, /* triple fault, KVM internal error: VM_EXIT_CRASH */
@@ -89,6 +92,7 @@ struct vm {
 	machine_devset devs;
 	struct i8042 i8042;
 	struct debug_exit debug_exit;
+	struct acpi_sleep acpi_sleep;
 	struct virtio_devices_slot *virtio; /* one per virtio_devices row */
 
 	/* Stop protocol: any thread may request, the loop thread acts. */
