@@ -1,9 +1,10 @@
 /*
  * init: PID 1 of the bundled guest.
  *
- * Mounts /proc, /sys and /dev, prints a marker with the time since boot,
- * then either runs the tests named by `vmm.test=NAME` on the kernel command
- * line (the guest half of the end-to-end tests: sysinfo and rng here, the
+ * Mounts /proc, /sys and /dev, loads the kernel modules listed in
+ * /modules/order if there is one (for distribution kernels), prints a
+ * marker with the time since boot, then either runs the tests named by
+ * `vmm.test=NAME` on the kernel command line (the guest half of the end-to-end tests: sysinfo and rng here, the
  * vsock programs in vsock_test.c, soak.c and bench.c) and reports through
  * the debug-exit port, or offers a small interactive prompt on the console.
  *
@@ -16,13 +17,16 @@
  *                                          0) if every test passed, else 1
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/reboot.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -115,11 +119,29 @@ static int test_rng(void)
 	return !(found && got == sizeof(buf) && distinct > 200);
 }
 
+/* The ACPI tables the kernel found, e.g. "vmm-test: acpi_tables=APIC
+ * DSDT FACP" (none without ACPI). */
+static int test_acpi(void)
+{
+	DIR *dir = opendir("/sys/firmware/acpi/tables");
+	struct dirent *e;
+
+	printf("vmm-test: acpi_tables=");
+	while (dir && (e = readdir(dir)))
+		if (e->d_name[0] != '.' && e->d_type != DT_DIR)
+			printf("%s ", e->d_name);
+	printf("\n");
+	if (dir)
+		closedir(dir);
+	return !dir;
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(void);
 } tests[] = {
 	{ "sysinfo", test_sysinfo },
+	{ "acpi", test_acpi },
 	{ "rng", test_rng },
 	{ "vsock", vsock_test_main },
 	{ "vsockbench", bench_main },
@@ -144,6 +166,10 @@ static int run_tests(char *list)
 			init_exit();
 		if (!strcmp(name, "reboot"))
 			restart();
+		if (!strcmp(name, "poweroff")) {
+			sync();
+			reboot(RB_POWER_OFF);
+		}
 		for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
 			if (strcmp(name, tests[i].name))
 				continue;
@@ -226,6 +252,36 @@ static void shell(void)
 	restart();
 }
 
+/*
+ * A kernel whose drivers are modules (a distribution's) gets them in the
+ * initramfs: /modules/order names them, each after what it needs.
+ */
+static void load_modules(void)
+{
+	FILE *f = fopen("/modules/order", "r");
+	char name[128], path[160];
+	int loaded = 0;
+
+	if (!f)
+		return;
+	while (fgets(name, sizeof(name), f)) {
+		int fd;
+
+		name[strcspn(name, "\n")] = 0;
+		snprintf(path, sizeof(path), "/modules/%s", name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || syscall(SYS_finit_module, fd, "", 0))
+			printf("vmm-init: cannot load %s: %s\n", path,
+			       strerror(errno));
+		else
+			loaded++;
+		if (fd >= 0)
+			close(fd);
+	}
+	fclose(f);
+	printf("vmm-init: loaded %d modules\n", loaded);
+}
+
 int main(void)
 {
 	char test[256];
@@ -247,6 +303,7 @@ int main(void)
 		}
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	load_modules();
 	cmdline_load();
 	printf("vmm-init: started uptime=%.3f\n", uptime_s());
 	if (!cmdline_get("vmm.test", test, sizeof(test)))
