@@ -23,6 +23,7 @@
 #include "vmm/evloop.h"
 #include "vmm/guestmem.h"
 #include "vmm/log.h"
+#include "vmm/sandbox.h"
 #include "vmm/virtio_devices.h"
 
 enum vm_cpu_compat {
@@ -44,6 +45,7 @@ struct vm_config {
 	bool no_rng;
 	const char *dump_dtb; /* write the device tree here and exit */
 	bool stats;
+	enum sandbox_mode seccomp;
 	int64_t start_ns; /* process start, for --stats */
 };
 
@@ -85,6 +87,8 @@ struct vm {
 	bool loop_ready;
 	struct vcpu *vcpus;
 	unsigned int nr_vcpus;
+	struct sandbox sandbox; /* each thread enters its kind's filter */
+	bool sandbox_ready;
 
 	machine_devset devs;
 	struct i8042 i8042;
