@@ -10,7 +10,7 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # Debian packages the project needs: build, guest kernel, tests.
 VMM_PACKAGES=(
 	build-essential pkg-config meson ninja-build python3
-	liburing-dev libfdt-dev check musl-tools
+	liburing-dev libfdt-dev libseccomp-dev check musl-tools
 	clang libclang-rt-14-dev device-tree-compiler
 	bc bison flex libelf-dev libssl-dev cpio xz-utils lz4 linux-source-6.12
 	socat acpica-tools

@@ -47,6 +47,10 @@ static const char usage_text[] =
 	"  --cpu-compat MODE      auto (default): detect a kvm_pvm host; host: pass\n"
 	"                         KVM's CPUID through; pvm: hide what kvm_pvm's\n"
 	"                         emulator cannot run and add its work-arounds\n"
+	"  --seccomp MODE         on (default): each vCPU thread and the event\n"
+	"                         loop run under their own system call allowlist;\n"
+	"                         a call outside it ends the VMM (status 159);\n"
+	"                         log: allow it, the kernel logs it; off\n"
 	"vsock (need --vsock-cid):\n"
 	"  --vsock-uds PATH       hybrid socket: host clients connect to PATH and\n"
 	"                         send \"CONNECT <port>\\n\"; guest connections to\n"
@@ -75,7 +79,8 @@ static const char usage_text[] =
 	"Exit status: 0 guest reboot/reset; N the byte the guest wrote to the\n"
 	"debug-exit port (I/O 0x501); 1 VMM error or bad usage; 2 guest kernel\n"
 	"panic; 3 guest crash (triple fault, KVM error); 128+N stopped by\n"
-	"signal N (SIGINT, SIGTERM, SIGHUP, SIGQUIT).\n";
+	"signal N (SIGINT, SIGTERM, SIGHUP, SIGQUIT); 159 a VMM thread made a\n"
+	"system call outside its seccomp allowlist.\n";
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2),
 						       noreturn));
@@ -119,6 +124,7 @@ enum {
 	OPT_CPUS,
 	OPT_VSOCK_CID,
 	OPT_CPU_COMPAT,
+	OPT_SECCOMP,
 	OPT_NO_RNG,
 	OPT_ACPI,
 	OPT_DUMP_DTB,
@@ -151,6 +157,7 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg,
 		{ "cpus", required_argument, NULL, OPT_CPUS },
 		{ "vsock-cid", required_argument, NULL, OPT_VSOCK_CID },
 		{ "cpu-compat", required_argument, NULL, OPT_CPU_COMPAT },
+		{ "seccomp", required_argument, NULL, OPT_SECCOMP },
 		{ "no-rng", no_argument, NULL, OPT_NO_RNG },
 		{ "acpi", required_argument, NULL, OPT_ACPI },
 		{ "dump-dtb", required_argument, NULL, OPT_DUMP_DTB },
@@ -210,6 +217,17 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg,
 			else
 				die("--cpu-compat: '%s' is not one of auto, "
 				    "host, pvm", optarg);
+			break;
+		case OPT_SECCOMP:
+			if (!strcmp(optarg, "on"))
+				cfg->seccomp = SANDBOX_ON;
+			else if (!strcmp(optarg, "off"))
+				cfg->seccomp = SANDBOX_OFF;
+			else if (!strcmp(optarg, "log"))
+				cfg->seccomp = SANDBOX_LOG;
+			else
+				die("--seccomp: '%s' is not one of on, off, log",
+				    optarg);
 			break;
 		case OPT_NO_RNG:
 			cfg->no_rng = true;
@@ -307,6 +325,7 @@ int main(int argc, char **argv)
 		.mem_mib = DEFAULT_MEM_MIB,
 		.nr_cpus = 1,
 		.cpu_compat = VM_CPU_COMPAT_AUTO,
+		.seccomp = SANDBOX_ON,
 		.start_ns = (int64_t)util_now_ns(),
 	};
 	struct sigaction sa = { .sa_handler = kick_handler };

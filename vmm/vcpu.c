@@ -291,6 +291,11 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&set, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
+	/* Before the first KVM_RUN: the guest never runs unconfined. */
+	if (sandbox_enter(&vm->sandbox, SANDBOX_VCPU)) {
+		vm_request_stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
+		return NULL;
+	}
 	while (!vm_stopping(vm)) {
 		if (v->id == 0 && !atomic_load(&vm->first_run_ns))
 			atomic_store(&vm->first_run_ns,

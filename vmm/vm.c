@@ -6,7 +6,9 @@
  * (one row each in virtio_devices.c) -> kernel, initrd and command line
  * -> vCPUs. vm_destroy() undoes the same in reverse.
  *
- * Threads: one per vCPU, plus the main thread running the event loop.
+ * Threads: one per vCPU, plus the main thread running the event loop;
+ * each enters its kind's seccomp allowlist (sandbox.c) before the guest
+ * runs or the loop handles a completion.
  * vCPU threads never stop the VM themselves; they record the first stop
  * reason and wake the loop, which kicks every vCPU and joins them.
  *
@@ -431,6 +433,17 @@ static int setup_loop(struct vm *vm)
 	return 0;
 }
 
+/* Built while the main thread is the only one; entered in vm_run and by
+ * each vCPU thread. */
+static int setup_sandbox(struct vm *vm)
+{
+	int ret = sandbox_create(&vm->sandbox, vm->cfg->seccomp,
+				 vm->cfg->stats);
+
+	vm->sandbox_ready = true;
+	return ret;
+}
+
 /*
  * The boot order, one step after another; each needs the ones before it
  * (the kernel and initrd files are checked before /dev/kvm is opened).
@@ -446,6 +459,7 @@ static int (*const setup_steps[])(struct vm *vm) = {
 	load_guest,
 	setup_vcpus,
 	setup_loop,
+	setup_sandbox,
 };
 
 int vm_create(struct vm **out, const struct vm_config *cfg)
@@ -570,7 +584,14 @@ int vm_run(struct vm *vm)
 			break;
 		}
 	}
-	ret = evloop_run(&vm->loop);
+	/*
+	 * After the vCPU threads exist (a thread inherits its creator's
+	 * filter) and before the first completion is handled: from here on
+	 * the main thread only runs the loop and tears down.
+	 */
+	ret = sandbox_enter(&vm->sandbox, SANDBOX_LOOP);
+	if (!ret)
+		ret = evloop_run(&vm->loop);
 	if (ret)
 		vm_request_stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
 	for (i = 0; i < vm->nr_vcpus; i++)
@@ -619,6 +640,8 @@ void vm_destroy(struct vm *vm)
 	for (i = vm->nr_vcpus; i-- > 0;)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
+	if (vm->sandbox_ready)
+		sandbox_destroy(&vm->sandbox);
 	console_destroy(&vm->console);
 	bus_destroy(&vm->mmio_bus);
 	bus_destroy(&vm->pio_bus);

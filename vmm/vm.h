@@ -24,6 +24,7 @@
 #include "vmm/evloop.h"
 #include "vmm/guestmem.h"
 #include "vmm/log.h"
+#include "vmm/sandbox.h"
 #include "vmm/virtio_devices.h"
 
 enum vm_cpu_compat {
@@ -46,6 +47,7 @@ struct vm_config {
 	bool acpi; /* ACPI tables; virtio devices only there */
 	const char *dump_dtb; /* write the device tree here and exit */
 	bool stats;
+	enum sandbox_mode seccomp;
 	int64_t start_ns; /* process start, for --stats */
 };
 
@@ -88,6 +90,8 @@ struct vm {
 	bool loop_ready;
 	struct vcpu *vcpus;
 	unsigned int nr_vcpus;
+	struct sandbox sandbox; /* each thread enters its kind's filter */
+	bool sandbox_ready;
 
 	machine_devset devs;
 	struct i8042 i8042;

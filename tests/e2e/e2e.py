@@ -7,6 +7,9 @@ Cases:
   cli VMM                 flag and file errors (no KVM needed)
   mini VMM MINI_KERNEL    a tiny long-mode kernel: exit statuses, signals
   dtb VMM                 --dump-dtb output, as dtc reads it
+  seccomp VMM MINI_KERNEL every VMM thread under its filter (or none with
+                          --seccomp off), a forbidden call from either
+                          thread kind ends the VMM with 159 and a message
   guest VMM TOP           the bundled guest: marker, CPUs, memory,
                           debug-exit status, virtio-rng (bzImage)
   panic VMM TOP           the bundled guest (vmlinux) driven through stdin:
@@ -121,6 +124,7 @@ def case_cli(vmm):
             (["--kernel", garbage, "--vsock-cid", "4294967295"],
              "--vsock-cid"),
             (["--kernel", garbage, "--cpu-compat", "fast"], "--cpu-compat"),
+            (["--kernel", garbage, "--seccomp", "strict"], "--seccomp"),
             (["--kernel", garbage, "--bogus"], "--bogus"),
             (["--kernel"], "--kernel"),
             (["--memory", "64"], "--kernel"),
@@ -246,6 +250,100 @@ def case_mini(vmm, mini):
           and (during[3] & termios.ISIG), "tty in raw mode (signals kept)")
     check(rc == 143 and after == before,
           "tty restored after SIGTERM (exit %s)" % rc)
+
+
+SECCOMP_EXIT = 159  # 128 + SIGSYS, README's exit status table
+
+
+def vmm_threads(pid):
+    """{tid: Seccomp mode} of the VMM's own threads (kernel workers that
+    share the thread group, io_uring's and KVM's, make no system calls
+    of their own and are left out)."""
+    modes = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                fields = dict(line.split(":", 1) for line in f
+                              if ":" in line)
+        except OSError:
+            continue
+        if fields.get("Name", "").strip() == "vmm":
+            modes[int(tid)] = int(fields.get("Seccomp", "-1"))
+    return modes
+
+
+def case_seccomp(vmm, mini):
+    need_kvm()
+    cpus = 2
+    for mode, want in (("on", 2), ("off", 0)):
+        with tempfile.TemporaryDirectory() as d:
+            uds = os.path.join(d, "v.sock")
+            proc = subprocess.Popen(
+                [vmm, "--kernel", mini, "--cpus", str(cpus), "--seccomp",
+                 mode, "--vsock-cid", "3", "--vsock-uds", uds,
+                 "--cmdline-replace", "h halt"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, text=True)
+            modes = {}
+            # A thread enters its filter right after it starts: wait.
+            for _ in range(100):
+                modes = vmm_threads(proc.pid)
+                if len(modes) == 1 + cpus and all(
+                        m == want for m in modes.values()):
+                    break
+                time.sleep(0.1)
+            # A host client on the hybrid socket: the loop accepts it
+            # under its filter (no guest driver: it is closed again).
+            try:
+                c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                c.connect(uds)
+                c.sendall(b"CONNECT 1234\n")
+                c.close()
+            except OSError as e:
+                check(False, "hybrid socket reachable: %s" % e)
+            time.sleep(0.5)
+            check(proc.poll() is None, "--seccomp %s: guest runs" % mode)
+            check(len(modes) == 1 + cpus and
+                  all(m == want for m in modes.values()),
+                  "--seccomp %s: every thread (loop and %d vCPUs) has "
+                  "Seccomp %d (got %s)" % (mode, cpus, want, modes))
+            rc = stop(proc, signal.SIGTERM)
+            err = proc.stderr.read()
+            check(rc == 143 and not os.path.exists(uds),
+                  "--seccomp %s: SIGTERM stops it, socket removed "
+                  "(got %s)" % (mode, rc))
+            if rc != 143:
+                print(err)
+    # --stats reads /proc at exit, under the loop's filter.
+    p = run([vmm, "--kernel", mini, "--stats", "--cmdline-replace",
+             "7 code"])
+    check(p.returncode == 7 and "stat:" in p.stderr,
+          "--stats under the filters (got %d)" % p.returncode)
+    if p.returncode != 7:
+        show(p)
+    # A forbidden call from each kind (the VMM_SECCOMP_SELFTEST hook).
+    for kind in ("vcpu", "loop"):
+        env = dict(os.environ, VMM_SECCOMP_SELFTEST=kind)
+        p = run([vmm, "--kernel", mini, "--cpus", str(cpus),
+                 "--cmdline-replace", "h halt"], env=env, timeout=30)
+        want = re.compile(r"^vmm: error: seccomp: thread %s made forbidden "
+                          r"system call \d+ \(getppid\)$" % kind, re.M)
+        check(p.returncode == SECCOMP_EXIT and want.search(p.stderr),
+              "forbidden call from the %s thread -> exit %d and the "
+              "message (got %d)" % (kind, SECCOMP_EXIT, p.returncode))
+        if p.returncode != SECCOMP_EXIT:
+            show(p)
+    # --seccomp log lets it through.
+    env = dict(os.environ, VMM_SECCOMP_SELFTEST="loop")
+    proc = subprocess.Popen([vmm, "--kernel", mini, "--seccomp", "log",
+                             "--cmdline-replace", "h halt"], env=env,
+                            stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    check(proc.poll() is None, "--seccomp log: a forbidden call goes on")
+    rc = stop(proc, signal.SIGTERM)
+    check(rc == 143, "--seccomp log: SIGTERM stops it (got %s)" % rc)
 
 
 def bundled_kernel(top, name):
@@ -777,6 +875,7 @@ def main():
         sys.exit(2)
     case, args = sys.argv[1], sys.argv[2:]
     {"cli": case_cli, "dtb": case_dtb, "mini": case_mini,
+     "seccomp": case_seccomp,
      "guest": case_guest, "panic": case_panic,
      "vsock": case_vsock, "soak": case_soak, "stock": case_stock}[case](*args)
     print("%d passed, %d failed" % (0 if failures else 1,

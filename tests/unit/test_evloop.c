@@ -1,0 +1,118 @@
+/* Unit tests: the event loop's ring takes only the opcodes the VMM uses. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "tests/helpers/test_log.h"
+#include "tests/helpers/test_run.h"
+#include "vmm/evloop.h"
+
+struct result {
+	struct evloop_op op;
+	int res;
+	unsigned int seen;
+};
+
+static void on_done(struct evloop_op *op, int res, uint32_t flags)
+{
+	struct result *r = (struct result *)op;
+
+	(void)flags;
+	r->res = res;
+	r->seen++;
+}
+
+/* Run the loop until `r` completes (or 5 s pass). */
+static void wait_for(struct evloop *loop, struct result *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < 50 && !r->seen; i++)
+		ck_assert_int_ge(evloop_run_once(loop, 100 * 1000), 0);
+	ck_assert_uint_eq(r->seen, 1);
+}
+
+START_TEST(forbidden_opcode_fails_with_eacces)
+{
+	struct result r = { .op.handler = on_done };
+	struct io_uring_sqe *sqe;
+	struct evloop loop;
+
+	ck_assert_int_eq(evloop_create(&loop, 8), 0);
+	sqe = evloop_sqe(&loop);
+	ck_assert_ptr_nonnull(sqe);
+	io_uring_prep_openat(sqe, AT_FDCWD, "/dev/null", O_RDONLY, 0);
+	io_uring_sqe_set_data(sqe, &r.op);
+	wait_for(&loop, &r);
+	ck_assert_int_eq(r.res, -EACCES);
+	evloop_destroy(&loop);
+}
+END_TEST
+
+START_TEST(sqe_flags_fail_with_eacces)
+{
+	struct result r = { .op.handler = on_done };
+	struct io_uring_sqe *sqe;
+	struct evloop loop;
+	uint64_t buf;
+	int efd = eventfd(1, EFD_CLOEXEC);
+
+	ck_assert_int_ge(efd, 0);
+	ck_assert_int_eq(evloop_create(&loop, 8), 0);
+	sqe = evloop_sqe(&loop);
+	ck_assert_ptr_nonnull(sqe);
+	/* The read is allowed, forcing it to a worker thread is not. */
+	io_uring_prep_read(sqe, efd, &buf, sizeof(buf), (uint64_t)-1);
+	io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
+	io_uring_sqe_set_data(sqe, &r.op);
+	wait_for(&loop, &r);
+	ck_assert_int_eq(r.res, -EACCES);
+	evloop_destroy(&loop);
+	close(efd);
+}
+END_TEST
+
+START_TEST(allowed_opcodes_run)
+{
+	struct result rd = { .op.handler = on_done };
+	struct result to = { .op.handler = on_done };
+	struct __kernel_timespec ts = { .tv_nsec = 1000 * 1000 };
+	struct evloop loop;
+	uint64_t buf = 0;
+	int efd = eventfd(7, EFD_CLOEXEC);
+
+	ck_assert_int_ge(efd, 0);
+	ck_assert_int_eq(evloop_create(&loop, 8), 0);
+	ck_assert_int_eq(evloop_read(&loop, &rd.op, efd, &buf, sizeof(buf)),
+			 0);
+	ck_assert_int_eq(evloop_timeout(&loop, &to.op, &ts), 0);
+	wait_for(&loop, &rd);
+	wait_for(&loop, &to);
+	ck_assert_int_eq(rd.res, (int)sizeof(buf));
+	ck_assert_uint_eq(buf, 7);
+	ck_assert_int_eq(to.res, -ETIME);
+	evloop_destroy(&loop);
+	close(efd);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("evloop");
+	TCase *tc = tcase_create("restrictions");
+
+	tcase_add_checked_fixture(tc, test_log_install, NULL);
+	tcase_add_test(tc, forbidden_opcode_fails_with_eacces);
+	tcase_add_test(tc, sqe_flags_fail_with_eacces);
+	tcase_add_test(tc, allowed_opcodes_run);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return test_run_suite(suite());
+}
