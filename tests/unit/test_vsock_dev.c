@@ -1308,20 +1308,28 @@ START_TEST(reset_with_data_in_flight)
 }
 END_TEST
 
+/* A test case of this suite, with its fixture and a timeout for the slow
+ * machines the tests also run on. */
+static TCase *add_case(Suite *s, const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("vsock_dev");
 	TCase *tc;
 
-	tc = tcase_create("basics");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = add_case(s, "basics");
 	tcase_add_test(tc, config_and_features);
 	tcase_add_test(tc, large_cid_in_config);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("connections");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
+	tc = add_case(s, "connections");
 	tcase_add_test(tc, no_listener_is_refused);
 	tcase_add_test(tc, no_uds_is_refused);
 	tcase_add_test(tc, echo_through_unix_listener);
@@ -1337,30 +1345,21 @@ static Suite *suite(void)
 	tcase_add_test(tc, hybrid_bad_line_is_closed);
 	tcase_add_test(tc, tcp_port_rule);
 	tcase_add_test(tc, tcp_listen_rule);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("hostile host clients");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
+	tc = add_case(s, "hostile host clients");
 	tcase_add_test(tc, hybrid_silent_client_times_out);
 	tcase_add_test(tc, hybrid_flood_leaves_room);
 	tcase_add_test(tc, accept_backs_off_without_descriptors);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("layouts");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
+	tc = add_case(s, "layouts");
 	tcase_add_loop_test(tc, tx_layouts, 0, VSOCK_DRV_TX_NR_LAYOUTS);
 	tcase_add_test(tc, tx_scatter_odd_pieces);
 	tcase_add_test(tc, tx_indirect_odd_pieces);
 	tcase_add_loop_test(tc, rx_layouts_4k, 0, VSOCK_DRV_RX_NR_LAYOUTS);
 	tcase_add_loop_test(tc, rx_layouts_64k, 0, VSOCK_DRV_RX_NR_LAYOUTS);
 	tcase_add_test(tc, rx_buffer_just_a_header);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("malformed");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
+	tc = add_case(s, "malformed");
 	tcase_add_test(tc, tx_writable_descriptor_dropped);
 	tcase_add_test(tc, tx_short_header_dropped);
 	tcase_add_test(tc, tx_len_mismatch_dropped);
@@ -1370,23 +1369,16 @@ static Suite *suite(void)
 	tcase_add_test(tc, tx_oversized_and_unmatched);
 	tcase_add_test(tc, tx_bad_buffers_do_not_break_the_device);
 	tcase_add_test(tc, tx_flood_of_unmatched_packets);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("credit");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
+	tc = add_case(s, "credit");
 	tcase_add_test(tc, device_respects_small_guest_credit);
 	tcase_add_test(tc, stalled_guest_reader_blocks_host_sender);
 	tcase_add_test(tc, credit_request_answered);
 	tcase_add_test(tc, guest_exceeding_credit_is_reset);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("reset");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
+	tc = add_case(s, "reset");
 	tcase_add_test(tc, device_reset_closes_host_connections);
 	tcase_add_test(tc, reset_with_data_in_flight);
-	suite_add_tcase(s, tc);
 	return s;
 }
 
