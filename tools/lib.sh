@@ -13,7 +13,7 @@ VMM_PACKAGES=(
 	liburing-dev libfdt-dev libseccomp-dev check musl-tools
 	clang libclang-rt-14-dev device-tree-compiler
 	bc bison flex libelf-dev libssl-dev cpio xz-utils lz4 linux-source-6.12
-	socat acpica-tools
+	socat acpica-tools tshark
 	qemu-system-x86 busybox-static kmod
 )
 

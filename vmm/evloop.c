@@ -23,6 +23,7 @@ static const uint8_t evloop_opcodes[] = {
 	IORING_OP_RECVMSG,
 	IORING_OP_POLL_ADD,
 	IORING_OP_ASYNC_CANCEL,
+	IORING_OP_WRITE, /* --vsock-pcap */
 };
 
 int evloop_create(struct evloop *loop, unsigned int entries)

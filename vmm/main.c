@@ -65,6 +65,9 @@ static const char usage_text[] =
 	"  --vsock-max-conns N    connection limit (default 1024)\n"
 	"  --vsock-timeout-ms N   how long an unanswered connect or close may\n"
 	"                         wait before it is reset (default 2000)\n"
+	"  --vsock-pcap FILE      write every vsock packet, both ways, to FILE\n"
+	"                         (pcap, LINKTYPE_VSOCK: tshark reads it)\n"
+	"  --vsock-pcap-snaplen N payload bytes kept per packet (default all)\n"
 	"Diagnostics:\n"
 	"  --dump-dtb FILE        write the machine's device tree to FILE and exit\n"
 	"  --stats                print start-up time, exit counts and memory use\n"
@@ -134,6 +137,8 @@ enum {
 	OPT_VSOCK_LISTEN,
 	OPT_VSOCK_MAX_CONNS,
 	OPT_VSOCK_TIMEOUT,
+	OPT_VSOCK_PCAP,
+	OPT_VSOCK_PCAP_SNAPLEN,
 };
 
 #define MAX_VSOCK_RULES 64
@@ -169,6 +174,9 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg,
 		  OPT_VSOCK_MAX_CONNS },
 		{ "vsock-timeout-ms", required_argument, NULL,
 		  OPT_VSOCK_TIMEOUT },
+		{ "vsock-pcap", required_argument, NULL, OPT_VSOCK_PCAP },
+		{ "vsock-pcap-snaplen", required_argument, NULL,
+		  OPT_VSOCK_PCAP_SNAPLEN },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -281,6 +289,15 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg,
 						   1, 3600 * 1000ull) *
 					 1000000ull;
 			va->first_flag = "--vsock-timeout-ms";
+			break;
+		case OPT_VSOCK_PCAP:
+			vc->pcap_path = optarg;
+			va->first_flag = "--vsock-pcap";
+			break;
+		case OPT_VSOCK_PCAP_SNAPLEN:
+			vc->pcap_snaplen = (uint32_t)parse_u64(
+				"--vsock-pcap-snaplen", optarg, 1, 1u << 16);
+			va->first_flag = "--vsock-pcap-snaplen";
 			break;
 		case 'v':
 			if (level < LOG_DEBUG)

@@ -98,14 +98,18 @@ static void vsock_row_stats(void *dev, const struct virtio_mmio *mmio,
 		"stat: vsock_tx_bytes %llu\nstat: vsock_rx_bytes %llu\n"
 		"stat: vsock_conns_opened %llu\n"
 		"stat: vsock_conns_refused %llu\n"
-		"stat: vsock_tx_dropped %llu\n",
+		"stat: vsock_tx_dropped %llu\n"
+		"stat: vsock_pcap_records %llu\n"
+		"stat: vsock_pcap_dropped %llu\n",
 		(unsigned long long)st.tx_packets,
 		(unsigned long long)st.rx_packets,
 		(unsigned long long)st.tx_bytes,
 		(unsigned long long)st.rx_bytes,
 		(unsigned long long)st.conns_opened,
 		(unsigned long long)st.conns_refused,
-		(unsigned long long)st.tx_dropped);
+		(unsigned long long)st.tx_dropped,
+		(unsigned long long)st.pcap_records,
+		(unsigned long long)st.pcap_dropped);
 }
 
 /* The table ---------------------------------------------------------------- */

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "devices/vsock/backend.h"
+#include "devices/vsock/pcap.h"
 #include "vmm/util.h"
 
 #define VSOCK_QUEUE_MAX 256u /* queue size we offer */
@@ -54,6 +55,7 @@ struct vsock_dev {
 
 	const struct vsock_backend_ops *be_ops;
 	struct vsock_backend *be;
+	struct vsock_pcap *pcap; /* --vsock-pcap, or NULL */
 
 	struct vsock_dev_stats stats;
 	struct log_ratelimit rl;
@@ -167,6 +169,13 @@ static void rx_complete(struct vsock_dev *d, struct vsock_rxbuf *rb,
 			const struct vsock_hdr *h)
 {
 	vsock_rxbuf_write_hdr(rb, h);
+	if (d->pcap) {
+		struct iovec iov[VSOCK_RX_MAX_SEGS];
+
+		vsock_pcap_packet(d->pcap, h, iov,
+				  vsock_rxbuf_iov(rb, h->len, iov,
+						  VSOCK_RX_MAX_SEGS));
+	}
 	push(d, VSOCK_QUEUE_RX, rb->head, VSOCK_HDR_SIZE + h->len);
 	rb->popped = false;
 	d->stats.rx_packets++;
@@ -363,6 +372,8 @@ static void tx_packet(struct vsock_dev *d, struct vq_chain *c)
 		return;
 	}
 	vsock_hdr_decode(&h, wire);
+	if (d->pcap)
+		vsock_pcap_packet(d->pcap, &h, tb->iov, tb->nseg);
 	switch (vsock_hdr_check_tx(&h, d->mx.cfg.guest_cid, d->mx.cfg.seqpacket,
 				   (uint32_t)len, &why)) {
 	case VSOCK_DROP:
@@ -651,6 +662,12 @@ int vsock_dev_create(struct vsock_dev **out, const struct vsock_config *cfg,
 		.tx_done = tx_done,
 		.rx_return = rx_return,
 	};
+	if (cfg->pcap_path) {
+		ret = vsock_pcap_open(&d->pcap, cfg->pcap_path,
+				      cfg->pcap_snaplen, loop);
+		if (ret)
+			goto err;
+	}
 	ret = d->be_ops->create(&d->be, &env, cfg);
 	if (ret)
 		goto err;
@@ -700,6 +717,7 @@ void vsock_dev_destroy(struct vsock_dev *d)
 	d->active = false; /* nothing goes back to the guest any more */
 	if (d->be)
 		d->be_ops->destroy(d->be);
+	vsock_pcap_close(d->pcap);
 	vsock_muxer_destroy(&d->mx);
 	if (d->kick_efd >= 0)
 		close(d->kick_efd);
@@ -710,4 +728,8 @@ void vsock_dev_get_stats(struct vsock_dev *d, struct vsock_dev_stats *st)
 {
 	*st = d->stats;
 	st->conns_live = d->mx.nr_conns;
+	if (d->pcap) {
+		st->pcap_records = vsock_pcap_records(d->pcap);
+		st->pcap_dropped = vsock_pcap_dropped(d->pcap);
+	}
 }

@@ -65,6 +65,10 @@ struct vsock_config {
 	uint32_t max_conns; /* 0: VSOCK_MUXER_MAX_CONNS_DEFAULT */
 	uint64_t timeout_ns; /* 0: VSOCK_CONN_TIMEOUT_NS */
 	uint32_t buf_alloc; /* 0: VSOCK_MUXER_BUF_ALLOC */
+	/* --vsock-pcap: capture every packet there (NULL: no capture), with
+	 * at most pcap_snaplen payload bytes each (0: all). */
+	const char *pcap_path;
+	uint32_t pcap_snaplen;
 	/* NULL: host sockets on io_uring; tests put a fake here. */
 	const struct vsock_backend_ops *backend;
 };
@@ -102,6 +106,7 @@ struct vsock_dev_stats {
 	uint64_t tx_bytes, rx_bytes; /* RW payload */
 	uint64_t conns_opened, conns_refused;
 	uint64_t tx_dropped; /* malformed or invalid guest packets */
+	uint64_t pcap_records, pcap_dropped; /* --vsock-pcap */
 	uint32_t conns_live;
 };
 void vsock_dev_get_stats(struct vsock_dev *d, struct vsock_dev_stats *st);

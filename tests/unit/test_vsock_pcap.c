@@ -1,0 +1,273 @@
+/*
+ * Unit tests: --vsock-pcap. The device behind the driver harness, with
+ * host peers on real AF_UNIX sockets, captures a conversation (a stream
+ * connection: request, data both ways, half-close, close; a SEQPACKET
+ * message each way; a reset), and tshark, an independent reader, must
+ * find every packet in order with the right ops, types, ports, lengths,
+ * flags and payload bytes. Without tshark the test reports a skip.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "tests/helpers/test_log.h"
+#include "tests/helpers/test_run.h"
+#include "tests/helpers/vsock_driver.h"
+#include "tests/helpers/vsock_host.h"
+
+#define PORT 1234u
+#define SEQ_PORT 1235u
+#define CID 42u
+#define MAX_PKTS 256
+
+static struct vsock_driver d;
+static struct vsock_host_dir hd;
+static char pcap_path[400];
+
+/* One packet as tshark reads it. */
+struct pkt {
+	unsigned int frame_len, cap_len; /* the pcap record's */
+	unsigned int op, type, src, dst, len, flags;
+	char payload[64]; /* hex, as tshark prints it */
+};
+
+static void fail_test(const char *msg)
+{
+	ck_abort_msg("%s", msg);
+}
+
+static void setup(void)
+{
+	test_log_install();
+	vsock_host_dir_create(&hd);
+	snprintf(pcap_path, sizeof(pcap_path), "%s/capture.pcap", hd.dir);
+}
+
+static void teardown(void)
+{
+	vsock_host_dir_destroy(&hd);
+}
+
+static int listen_seqpacket(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_uint_lt(strlen(path), sizeof(sun.sun_path));
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(listen(fd, 4), 0);
+	return fd;
+}
+
+/* A stream conversation: hello out, world! back, half-close, close. */
+static uint32_t stream_conversation(void)
+{
+	char path[400], buf[8];
+	struct vsock_sock *s;
+	int lfd, fd;
+	uint32_t gport;
+
+	vsock_host_port_path(&hd, PORT, path, sizeof(path));
+	lfd = vsock_host_listen_unix(path, 4);
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), 0);
+	gport = s->local_port;
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(vsock_driver_send(s, "hello", 5), 0);
+	vsock_driver_settle(&d, 3);
+	ck_assert_int_eq(vsock_host_read_all(fd, buf, 5), 0);
+	ck_assert_int_eq(vsock_host_write_all(fd, "world!", 6), 0);
+	ck_assert_int_eq(vsock_driver_recv_all(s, buf, 6), 0);
+	vsock_driver_shutdown(s, VSOCK_SHUTDOWN_SEND);
+	vsock_driver_settle(&d, 3);
+	ck_assert_int_eq(read(fd, buf, sizeof(buf)), 0); /* our EOF */
+	close(fd);
+	close(lfd);
+	vsock_driver_close(s, true);
+	return gport;
+}
+
+/* A SEQPACKET message from the host, then a reset from the guest. */
+static uint32_t seqpacket_conversation(void)
+{
+	char path[400], buf[8];
+	struct vsock_sock *s;
+	int lfd, fd;
+	uint32_t gport;
+
+	vsock_host_port_path(&hd, SEQ_PORT, path, sizeof(path));
+	lfd = listen_seqpacket(path);
+	s = vsock_driver_connect_start(&d, SEQ_PORT, VSOCK_TYPE_SEQPACKET);
+	while (s->state == VSOCK_SOCK_CONNECTING)
+		vsock_driver_pump(&d, 1000);
+	ck_assert_int_eq(s->state, VSOCK_SOCK_ESTABLISHED);
+	gport = s->local_port;
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(send(fd, "msg", 3, 0), 3);
+	ck_assert_int_eq(vsock_driver_recv_all(s, buf, 3), 0);
+	vsock_driver_abort(s);
+	vsock_driver_settle(&d, 3);
+	close(fd);
+	close(lfd);
+	return gport;
+}
+
+static unsigned int read_capture(struct pkt *p, unsigned int max)
+{
+	char cmd[1200], line[512];
+	unsigned int n = 0;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd),
+		 "tshark -r %s -T fields -E separator=, -e frame.len "
+		 "-e frame.cap_len -e vsock.virtio.op "
+		 "-e vsock.virtio.type -e vsock.virtio.src_prot "
+		 "-e vsock.virtio.dst_prot -e vsock.virtio.len "
+		 "-e vsock.virtio.flags -e vsock.payload 2>%s.err",
+		 pcap_path, pcap_path);
+	f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) && n < max) {
+		struct pkt *k = &p[n];
+
+		memset(k, 0, sizeof(*k));
+		ck_assert_msg(sscanf(line, "%u,%u,%u,%u,%u,%u,%u,%x,%63[0-9a-f:]",
+				     &k->frame_len, &k->cap_len, &k->op,
+				     &k->type, &k->src, &k->dst, &k->len,
+				     &k->flags, k->payload) >= 8,
+			      "tshark: %s", line);
+		n++;
+	}
+	ck_assert_int_eq(pclose(f), 0);
+	return n;
+}
+
+/* The first packet from `from` on, of `op` between ports a and b (either
+ * way round when `any_dir`); its index, failing the test if none. */
+static unsigned int find(const struct pkt *p, unsigned int n,
+			 unsigned int from, unsigned int op, uint32_t src,
+			 uint32_t dst, const char *what)
+{
+	unsigned int i;
+
+	for (i = from; i < n; i++)
+		if (p[i].op == op && p[i].src == src && p[i].dst == dst)
+			return i;
+	ck_abort_msg("no %s in the capture", what);
+	return n;
+}
+
+START_TEST(capture_reads_back_in_tshark)
+{
+	struct vsock_driver_config cfg = {
+		.dev = { .guest_cid = CID, .uds_path = hd.uds,
+			 .pcap_path = pcap_path },
+		.seqpacket = true,
+		.fail = fail_test,
+	};
+	static struct pkt p[MAX_PKTS];
+	struct vsock_dev_stats st;
+	uint32_t g, q;
+	unsigned int n, i, rw_out, rw_in, msg;
+
+	vsock_driver_create(&d, &cfg);
+	g = stream_conversation();
+	q = seqpacket_conversation();
+	vsock_dev_get_stats(d.dev, &st);
+	vsock_driver_destroy(&d); /* the capture is complete once closed */
+	ck_assert_uint_eq(st.pcap_dropped, 0);
+
+	n = read_capture(p, MAX_PKTS);
+	ck_assert_uint_eq(n, st.pcap_records);
+	ck_assert_uint_eq(n, st.tx_packets + st.rx_packets);
+	i = find(p, n, 0, VSOCK_OP_REQUEST, g, PORT, "stream REQUEST");
+	ck_assert_uint_eq(p[i].type, VSOCK_TYPE_STREAM);
+	i = find(p, n, i, VSOCK_OP_RESPONSE, PORT, g, "stream RESPONSE");
+	rw_out = find(p, n, i, VSOCK_OP_RW, g, PORT, "hello");
+	ck_assert_uint_eq(p[rw_out].len, 5);
+	ck_assert_uint_eq(p[rw_out].cap_len, 32 + 44 + 5);
+	ck_assert_str_eq(p[rw_out].payload, "68656c6c6f");
+	rw_in = find(p, n, rw_out, VSOCK_OP_RW, PORT, g, "world!");
+	ck_assert_uint_eq(p[rw_in].len, 6);
+	ck_assert_str_eq(p[rw_in].payload, "776f726c6421");
+	i = find(p, n, rw_in, VSOCK_OP_SHUTDOWN, g, PORT, "guest SHUTDOWN");
+	ck_assert_uint_eq(p[i].flags, VSOCK_SHUTDOWN_SEND);
+	find(p, n, i, VSOCK_OP_RST, PORT, g, "the device's RST");
+	i = find(p, n, 0, VSOCK_OP_REQUEST, q, SEQ_PORT, "SEQPACKET REQUEST");
+	ck_assert_uint_eq(p[i].type, VSOCK_TYPE_SEQPACKET);
+	msg = find(p, n, i, VSOCK_OP_RW, SEQ_PORT, q, "SEQPACKET message");
+	ck_assert_uint_eq(p[msg].len, 3);
+	ck_assert_uint_eq(p[msg].flags, VSOCK_SEQ_EOM | VSOCK_SEQ_EOR);
+	ck_assert_str_eq(p[msg].payload, "6d7367");
+	find(p, n, msg, VSOCK_OP_RST, q, SEQ_PORT, "the guest's RST");
+}
+END_TEST
+
+START_TEST(snaplen_keeps_the_headers_and_cuts_the_payload)
+{
+	struct vsock_driver_config cfg = {
+		.dev = { .guest_cid = CID, .uds_path = hd.uds,
+			 .pcap_path = pcap_path, .pcap_snaplen = 2 },
+		.fail = fail_test,
+	};
+	static struct pkt p[MAX_PKTS];
+	uint32_t g;
+	unsigned int n, i;
+
+	vsock_driver_create(&d, &cfg);
+	g = stream_conversation();
+	vsock_driver_destroy(&d);
+	n = read_capture(p, MAX_PKTS);
+	i = find(p, n, 0, VSOCK_OP_RW, g, PORT, "hello");
+	/* The header still says 5; the record keeps 2 of them. */
+	ck_assert_uint_eq(p[i].len, 5);
+	ck_assert_uint_eq(p[i].frame_len, 32 + 44 + 5);
+	ck_assert_uint_eq(p[i].cap_len, 32 + 44 + 2);
+}
+END_TEST
+
+START_TEST(unwritable_capture_is_an_error)
+{
+	struct vsock_driver_config cfg = {
+		.dev = { .guest_cid = CID,
+			 .pcap_path = "/nonexistent/dir/capture.pcap" },
+	};
+	struct evloop loop;
+	struct vsock_dev *dev;
+
+	test_log_expect(1);
+	ck_assert_int_eq(evloop_create(&loop, 64), 0);
+	ck_assert_int_lt(vsock_dev_create(&dev, &cfg.dev, &loop), 0);
+	evloop_destroy(&loop);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("vsock_pcap");
+	TCase *tc = tcase_create("capture");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, capture_reads_back_in_tshark);
+	tcase_add_test(tc, snaplen_keeps_the_headers_and_cuts_the_payload);
+	tcase_add_test(tc, unwritable_capture_is_an_error);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	if (system("command -v tshark >/dev/null 2>&1")) {
+		printf("SKIP: tshark is not installed\n");
+		return 77;
+	}
+	return test_run_suite(suite());
+}
