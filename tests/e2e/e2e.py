@@ -23,6 +23,9 @@ Cases:
                           VMM_E2E_VSOCK_CONNS (16), VMM_E2E_VSOCK_STEPS
                           (comma list, default all), VMM_E2E_VSOCK_CPUS (2)
 
+  unpriv VMM TOP          vsock steps with the VMM unprivileged: no
+                          uid 0, no groups, no capabilities, only its own
+                          /dev/kvm node and its socket directory
   stock VMM TOP           Debian's stock kernel (tools/stock-guest) with
                           --acpi on: modules, 2 CPUs, ACPI tables, rng,
                           every vsock step, console input, ACPI poweroff
@@ -624,16 +627,19 @@ def case_vsock(vmm, top):
     vsock_boot(vmm, bundled_kernel(top, kernel_format()), [], "vsock", 42)
 
 
-def vsock_boot(vmm, kernel, vmm_args, tests, status):
+def vsock_boot(vmm, kernel, vmm_args, tests, status, wrap=(), steps=None):
     """One boot running the guest tests `tests` (a vmm.test list with
-    "vsock" in it) against this host half; checks every vsock step and
-    the exit status. Returns the guest's output, or None."""
+    "vsock" in it) against this host half; checks every vsock step (or
+    the comma list `steps`) and the exit status. `wrap` runs the VMM
+    through a command (see unpriv_prefix). Returns the guest's output,
+    or None."""
     if not shutil.which("socat"):
         check(False, "socat is installed (tools/setup)")
         return None
     size = int(os.environ.get("VMM_E2E_VSOCK_SIZE", str(1 << 20)))
     conns = int(os.environ.get("VMM_E2E_VSOCK_CONNS", "16"))
-    steps = os.environ.get("VMM_E2E_VSOCK_STEPS", "")
+    if steps is None:
+        steps = os.environ.get("VMM_E2E_VSOCK_STEPS", "")
     cpus = os.environ.get("VMM_E2E_VSOCK_CPUS", "2")
     guest_args = ("quiet vmm.test=%s vmm.code=42 vmm.vsock_size=%d "
                   "vmm.vsock_conns=%d" % (tests, size, conns))
@@ -641,8 +647,14 @@ def vsock_boot(vmm, kernel, vmm_args, tests, status):
         guest_args += " vmm.vsock_steps=" + steps
     d = tempfile.mkdtemp(prefix="vmm-vsock-")
     host = VsockHost(d)
-    cmd = [vmm, "--kernel", kernel, "--memory", "128", "--cpus", cpus,
-           *vmm_args, *host.vmm_args(), "--cmdline", guest_args]
+    if wrap:
+        # The VMM's socket directory: it binds there and connects to the
+        # host half's sockets.
+        os.chmod(d, 0o777)
+        for f in os.listdir(d):
+            os.chmod(os.path.join(d, f), 0o666)
+    cmd = [*wrap, vmm, "--kernel", kernel, "--memory", "128", "--cpus",
+           cpus, *vmm_args, *host.vmm_args(), "--cmdline", guest_args]
     print("running: " + " ".join(cmd), flush=True)
     try:
         p = run(cmd, timeout=BOOT_TIMEOUT)
@@ -674,6 +686,58 @@ def vsock_boot(vmm, kernel, vmm_args, tests, status):
     print("elapsed: guest init at %s s, VMM exit after %.1f s wall" % (
         m.group(1) if m else "?", p.elapsed))
     return out
+
+
+# --- unpriv: the VMM as a user with no privilege but /dev/kvm ------------
+
+UNPRIV_ID = 64123  # a uid and gid with no passwd entry, hence no groups
+
+
+def unpriv_prefix(tmp):
+    """A command prefix that runs its command as UNPRIV_ID with no groups,
+    no capabilities, and one grant: a /dev/kvm node of its own, bind-mounted
+    in a private mount namespace (the machine's /dev/kvm is not touched)."""
+    rdev = os.stat("/dev/kvm").st_rdev
+    script = (
+        'set -e; mount -t tmpfs -o mode=755 tmpfs "$1"; '
+        'mknod "$1/kvm" c %d %d; chown %d:%d "$1/kvm"; chmod 600 "$1/kvm"; '
+        'mount --bind "$1/kvm" /dev/kvm; shift; '
+        'exec setpriv --reuid %d --regid %d --clear-groups '
+        '--inh-caps=-all --bounding-set=-all "$@"' % (
+            os.major(rdev), os.minor(rdev), UNPRIV_ID, UNPRIV_ID,
+            UNPRIV_ID, UNPRIV_ID))
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            script, "sh", tmp]
+
+
+def case_unpriv(vmm, top):
+    """The bundled guest's vsock steps with the VMM unprivileged."""
+    need_kvm()
+    if os.geteuid() != 0:
+        print("SKIP: setting up an unprivileged user needs root")
+        sys.exit(77)
+    tmp = tempfile.mkdtemp(prefix="vmm-unpriv-")
+    os.chmod(tmp, 0o755)
+    try:
+        wrap = unpriv_prefix(os.path.join(tmp, "dev"))
+        os.mkdir(os.path.join(tmp, "dev"))
+        p = run(wrap + ["sh", "-c", "id -u; id -G; grep CapEff /proc/self/status;"
+                        "test -w /dev/kvm && echo kvm-writable"])
+        show(p)
+        check(p.stdout.split()[:2] == [str(UNPRIV_ID), str(UNPRIV_ID)],
+              "the prefix runs as uid and gid %d with no other group" %
+              UNPRIV_ID)
+        check("CapEff:\t0000000000000000" in p.stdout,
+              "with no capabilities")
+        check("kvm-writable" in p.stdout, "with /dev/kvm of its own")
+        # The guest kernel, where that user can read it.
+        kernel = os.path.join(tmp, "kernel")
+        shutil.copy(bundled_kernel(top, kernel_format()), kernel)
+        os.chmod(kernel, 0o644)
+        vsock_boot(vmm, kernel, [], "vsock", 42, wrap=wrap,
+                   steps="hello,g2h,h2g,seq,socat,bye")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --- stock: Debian's own kernel, which finds its devices through ACPI ------
@@ -877,7 +941,8 @@ def main():
     {"cli": case_cli, "dtb": case_dtb, "mini": case_mini,
      "seccomp": case_seccomp,
      "guest": case_guest, "panic": case_panic,
-     "vsock": case_vsock, "soak": case_soak, "stock": case_stock}[case](*args)
+     "vsock": case_vsock, "soak": case_soak, "stock": case_stock,
+     "unpriv": case_unpriv}[case](*args)
     print("%d passed, %d failed" % (0 if failures else 1,
                                     1 if failures else 0))
     sys.exit(1 if failures else 0)
