@@ -11,6 +11,11 @@
  *   VSOCK_STRESS_VANISH_BYTES (default 4 MiB) each way, where the host
  *   closes every fourth abruptly mid-transfer: those must end (reset or
  *   short), the others must be intact, and nothing may leak.
+ * - soak: VSOCK_STRESS_SOAK_CONNS (default 100) connections at once, each
+ *   moving VSOCK_STRESS_SOAK_BYTES (default 64 MiB; 4 MiB when CI is set)
+ *   each way in random write sizes, where host peers chosen at random
+ *   vanish at a random point; every surviving byte is checked, and the
+ *   peak RSS may grow by at most SOAK_RSS_MAX_KIB, whatever the size.
  * Sizes accept a K, M or G suffix.
  */
 #include <check.h>
@@ -18,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "tests/helpers/pattern.h"
@@ -28,10 +34,13 @@
 #include "tests/helpers/vsock_host.h"
 
 #define PORT 4000u
+/* Peak RSS growth the soak allows: the guest memory, socket buffers and
+ * host peers' buffers of 100 connections, not the data moved. */
+#define SOAK_RSS_MAX_KIB (256u * 1024)
 
 static struct vsock_driver d;
 static struct vsock_host_dir hd;
-static uint64_t conn_bytes, vanish_bytes;
+static uint64_t conn_bytes, vanish_bytes, soak_bytes;
 
 static uint64_t env_size(const char *name, uint64_t def)
 {
@@ -317,6 +326,101 @@ START_TEST(peers_vanish_mid_transfer)
 }
 END_TEST
 
+/* ---- soak ---- */
+
+static uint64_t soak_len(uint64_t id)
+{
+	(void)id;
+	return soak_bytes;
+}
+
+/* About one peer in five, chosen by a hash of its id. */
+static bool soak_dies(uint64_t id)
+{
+	uint64_t st = id ^ 0x50a4;
+
+	return pattern_rand(&st) % 5 == 0;
+}
+
+static uint64_t soak_vanish_at(uint64_t id)
+{
+	uint64_t st = id ^ 0xdead;
+
+	if (!soak_dies(id))
+		return UINT64_MAX;
+	return pattern_rand(&st) % (soak_bytes * 3 / 4 + 1);
+}
+
+static long peak_rss_kib(void)
+{
+	struct rusage ru;
+
+	ck_assert_int_eq(getrusage(RUSAGE_SELF, &ru), 0);
+	return ru.ru_maxrss;
+}
+
+START_TEST(soak_many_connections_peers_die)
+{
+	unsigned int n = (unsigned int)env_size("VSOCK_STRESS_SOAK_CONNS", 100);
+	struct vsock_host_peer p = { .accept_n = n, .random_writes = true,
+				     .guest_len = soak_len,
+				     .host_len = soak_len,
+				     .vanish_at = soak_vanish_at, .seed = 14 };
+	struct vsock_flow f;
+	unsigned int i, died = 0, cut = 0;
+	long rss_before, rss_after;
+
+	soak_bytes = env_size("VSOCK_STRESS_SOAK_BYTES",
+			      getenv("CI") ? 4u << 20 : 64u << 20);
+	rss_before = peak_rss_kib();
+	vsock_host_raise_nofile(2 * n + 512);
+	start(n + 16, 0);
+	d.tx.layout = VSOCK_DRV_TX_MIXED;
+	d.tx.random_sizes = true;
+	p.lfd = listen_port(PORT, 1024);
+	vsock_host_peer_start(&p);
+	vsock_flow_init(&f, &d, n);
+	f.random_writes = true;
+	for (i = 0; i < n; i++)
+		vsock_flow_set(&f, i,
+			       vsock_driver_connect_start(&d, PORT,
+							  VSOCK_TYPE_STREAM),
+			       i + 1, soak_len(i + 1), soak_len(i + 1));
+	vsock_flow_run(&f);
+	vsock_flow_join_peer(&d, &p);
+	for (i = 0; i < n; i++) {
+		struct vsock_flow_conn *c = &f.c[i];
+		struct vsock_host_peer_conn *hc =
+			vsock_host_peer_find(&p, c->id);
+
+		if (!soak_dies(c->id)) {
+			check_intact(c, hc, soak_bytes, soak_bytes);
+			continue;
+		}
+		/* Whatever arrived before the end is right. */
+		ck_assert_msg(c->bad_at == -1, "conn %llu: bad at %ld",
+			      (unsigned long long)c->id, c->bad_at);
+		ck_assert_ptr_nonnull(hc);
+		ck_assert(hc->vanished);
+		ck_assert_int_eq(hc->bad_at, -1);
+		died++;
+		cut += c->err != 0 || c->received < soak_bytes;
+	}
+	ck_assert_uint_gt(cut, 0);
+	vsock_flow_free(&f);
+	vsock_host_peer_free(&p);
+	check_clean();
+	close(p.lfd);
+	rss_after = peak_rss_kib();
+	fprintf(stderr, "soak: %u connections x %llu bytes each way, %u peers "
+		"vanished (%u cut short); peak RSS %ld KiB before, %ld KiB "
+		"after (+%ld KiB, bound %u KiB)\n",
+		n, (unsigned long long)soak_bytes, died, cut, rss_before,
+		rss_after, rss_after - rss_before, SOAK_RSS_MAX_KIB);
+	ck_assert_int_le(rss_after - rss_before, SOAK_RSS_MAX_KIB);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("vsock_stress");
@@ -339,6 +443,12 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 1800);
 	tcase_add_test(tc, peers_vanish_mid_transfer);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("soak");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 1800);
+	tcase_add_test(tc, soak_many_connections_peers_die);
 	suite_add_tcase(s, tc);
 	return s;
 }
