@@ -32,8 +32,17 @@
  * the input, and the data and ledger checks are off. In a clean input a
  * violation aborts (a device bug).
  *
+ * Input: 3 or 4 bytes of probe configuration (features and poll mode,
+ * RX buffer size, count and layout, TX layout and packet shaping, then a
+ * segment size if bit 5 of the third byte asks for one); then operations,
+ * each an opcode byte (run_ops() maps it) and the argument bytes it
+ * reads. Reads past the end give zeros. At most MAX_OPS operations and
+ * DATA_BUDGET payload bytes per input keep each run short.
+ *
  * The harness, and so the device, is process state (libFuzzer gives no
- * other place for it); an input never depends on the one before.
+ * other place for it); every input ends with a reset and a new probe, so
+ * none depends on the one before, and what an input allocated is freed
+ * by the time it returns.
  */
 #include <setjmp.h>
 #include <stdbool.h>
@@ -81,7 +90,7 @@ struct flow {
 	uint32_t gport, hport;
 	uint32_t buf_alloc, fwd; /* what we advertise; fwd only grows */
 	uint32_t rx_cnt; /* RW payload the device sent us */
-	uint32_t tx_cnt;
+	uint32_t tx_cnt; /* RW payload we sent */
 };
 
 /* What the data check has seen of each fake host connection. */
