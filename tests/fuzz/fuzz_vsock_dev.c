@@ -585,6 +585,8 @@ static void host_write(struct input *in)
 	if (!c)
 		return;
 	len = take_budget(len);
+	if (!len)
+		return; /* budget spent: a write of nothing is no host event */
 	pair = pair_of(c->mc->conn.peer_port, c->mc->conn.local_port);
 	pattern_fill(to_guest_stream(pair), c->in_len, fz->buf, len);
 	vsock_fake_write(c, fz->buf, len);
