@@ -34,6 +34,8 @@
 #include "virtio/mmio.h"
 #include "vmm/evloop.h"
 
+struct vsock_driver;
+
 /* How a TX packet is laid out in descriptors. */
 enum vsock_driver_tx_layout {
 	VSOCK_DRV_TX_LINEAR, /* header and data in one descriptor */
@@ -72,6 +74,11 @@ struct vsock_driver_config {
 	 * (notifications, the event loop) in stats.dev_cpu_ns. */
 	bool measure_cpu;
 	void (*fail)(const char *msg); /* NULL: print and abort */
+	/* Sees every well-framed RX packet before the socket layer and
+	 * returns true to take it: raw tests play some connections
+	 * themselves. NULL: every packet goes to the sockets. */
+	bool (*rx_hook)(struct vsock_driver *d, const struct vsock_hdr *h,
+			const uint8_t *data);
 };
 
 /* TX packet shaping; may be changed at any time. */
@@ -88,8 +95,6 @@ enum vsock_sock_state {
 	VSOCK_SOCK_ESTABLISHED,
 	VSOCK_SOCK_CLOSED, /* reset, refused or finished */
 };
-
-struct vsock_driver;
 
 struct vsock_sock {
 	struct vsock_driver *d;

@@ -11,6 +11,11 @@
  *   VSOCK_STRESS_VANISH_BYTES (default 4 MiB) each way, where the host
  *   closes every fourth abruptly mid-transfer: those must end (reset or
  *   short), the others must be intact, and nothing may leak.
+ * - soak: VSOCK_STRESS_SOAK_CONNS (default 100) connections at once, each
+ *   moving VSOCK_STRESS_SOAK_BYTES (default 64 MiB; 4 MiB when CI is set)
+ *   each way in random write sizes, where host peers chosen at random
+ *   vanish at a random point; every surviving byte is checked, and the
+ *   peak RSS may grow by at most SOAK_RSS_MAX_KIB, whatever the size.
  * Sizes accept a K, M or G suffix.
  */
 #include <check.h>
@@ -18,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "tests/helpers/pattern.h"
@@ -28,10 +34,13 @@
 #include "tests/helpers/vsock_host.h"
 
 #define PORT 4000u
+/* Peak RSS growth the soak allows: the guest memory, socket buffers and
+ * host peers' buffers of 100 connections, not the data moved. */
+#define SOAK_RSS_MAX_KIB (256u * 1024)
 
 static struct vsock_driver d;
 static struct vsock_host_dir hd;
-static uint64_t conn_bytes, vanish_bytes;
+static uint64_t conn_bytes, vanish_bytes, soak_bytes;
 
 static uint64_t env_size(const char *name, uint64_t def)
 {
@@ -260,20 +269,26 @@ static uint64_t vanish_at(uint64_t id)
 	return (id * 2654435761u) % (vanish_len(id) * 3 / 4 + 1);
 }
 
-START_TEST(peers_vanish_mid_transfer)
+/*
+ * `n` connections at once, each moving len(id) bytes each way in random
+ * writes, sizes and layouts, where the host peer of each id that dies()
+ * closes abruptly at vanish_at(id): the others must be intact, the dead
+ * ones right as far as they got, and nothing may leak. Returns how many
+ * of the dead ones ended short (reset or fewer bytes).
+ */
+static unsigned int run_dying_peers(unsigned int n, uint32_t rx_buf_size,
+				    uint64_t (*len)(uint64_t),
+				    bool (*dies)(uint64_t),
+				    uint64_t (*at)(uint64_t), uint64_t seed)
 {
-	unsigned int n = (unsigned int)env_size("VSOCK_STRESS_VANISH_CONNS",
-						64);
 	struct vsock_host_peer p = { .accept_n = n, .random_writes = true,
-				     .guest_len = vanish_len,
-				     .host_len = vanish_len,
-				     .vanish_at = vanish_at, .seed = 13 };
+				     .guest_len = len, .host_len = len,
+				     .vanish_at = at, .seed = seed };
 	struct vsock_flow f;
 	unsigned int i, fds_before, gone = 0;
 
-	vanish_bytes = env_size("VSOCK_STRESS_VANISH_BYTES", 4u << 20);
 	vsock_host_raise_nofile(2 * n + 512);
-	start(n + 16, 65536 + 44);
+	start(n + 16, rx_buf_size);
 	d.tx.layout = VSOCK_DRV_TX_MIXED;
 	d.tx.random_sizes = true;
 	p.lfd = listen_port(PORT, 1024);
@@ -285,7 +300,7 @@ START_TEST(peers_vanish_mid_transfer)
 		vsock_flow_set(&f, i,
 			       vsock_driver_connect_start(&d, PORT,
 							  VSOCK_TYPE_STREAM),
-			       i + 1, vanish_len(i + 1), vanish_len(i + 1));
+			       i + 1, len(i + 1), len(i + 1));
 	vsock_flow_run(&f);
 	vsock_flow_join_peer(&d, &p);
 	for (i = 0; i < n; i++) {
@@ -293,9 +308,8 @@ START_TEST(peers_vanish_mid_transfer)
 		struct vsock_host_peer_conn *hc =
 			vsock_host_peer_find(&p, c->id);
 
-		if (!vanishes(c->id)) {
-			check_intact(c, hc, vanish_len(c->id),
-				     vanish_len(c->id));
+		if (!dies(c->id)) {
+			check_intact(c, hc, len(c->id), len(c->id));
 			continue;
 		}
 		/* Whatever arrived before the end is right. */
@@ -304,16 +318,83 @@ START_TEST(peers_vanish_mid_transfer)
 		ck_assert_ptr_nonnull(hc);
 		ck_assert(hc->vanished);
 		ck_assert_int_eq(hc->bad_at, -1);
-		gone += c->err != 0 || c->received < vanish_len(c->id);
+		gone += c->err != 0 || c->received < len(c->id);
 	}
-	/* Most vanished peers cut a transfer short. */
-	ck_assert_uint_gt(gone, 0);
 	vsock_flow_free(&f);
 	vsock_host_peer_free(&p);
 	check_clean();
 	/* Every host socket the device opened is closed again. */
 	ck_assert_uint_eq(vsock_host_count_fds(), fds_before);
 	close(p.lfd);
+	return gone;
+}
+
+START_TEST(peers_vanish_mid_transfer)
+{
+	unsigned int n = (unsigned int)env_size("VSOCK_STRESS_VANISH_CONNS",
+						64);
+
+	vanish_bytes = env_size("VSOCK_STRESS_VANISH_BYTES", 4u << 20);
+	/* Most vanished peers cut a transfer short. */
+	ck_assert_uint_gt(run_dying_peers(n, 65536 + 44, vanish_len, vanishes,
+					  vanish_at, 13),
+			  0);
+}
+END_TEST
+
+/* ---- soak ---- */
+
+static uint64_t soak_len(uint64_t id)
+{
+	(void)id;
+	return soak_bytes;
+}
+
+/* About one peer in five, chosen by a hash of its id. */
+static bool soak_dies(uint64_t id)
+{
+	uint64_t st = id ^ 0x50a4;
+
+	return pattern_rand(&st) % 5 == 0;
+}
+
+static uint64_t soak_vanish_at(uint64_t id)
+{
+	uint64_t st = id ^ 0xdead;
+
+	if (!soak_dies(id))
+		return UINT64_MAX;
+	return pattern_rand(&st) % (soak_bytes * 3 / 4 + 1);
+}
+
+static long peak_rss_kib(void)
+{
+	struct rusage ru;
+
+	ck_assert_int_eq(getrusage(RUSAGE_SELF, &ru), 0);
+	return ru.ru_maxrss;
+}
+
+START_TEST(soak_many_connections_peers_die)
+{
+	unsigned int n = (unsigned int)env_size("VSOCK_STRESS_SOAK_CONNS", 100);
+	unsigned int i, died = 0, cut;
+	long rss_before, rss_after;
+
+	soak_bytes = env_size("VSOCK_STRESS_SOAK_BYTES",
+			      getenv("CI") ? 4u << 20 : 64u << 20);
+	for (i = 1; i <= n; i++)
+		died += soak_dies(i);
+	rss_before = peak_rss_kib();
+	cut = run_dying_peers(n, 0, soak_len, soak_dies, soak_vanish_at, 14);
+	rss_after = peak_rss_kib();
+	fprintf(stderr, "soak: %u connections x %llu bytes each way, %u peers "
+		"vanished (%u cut short); peak RSS %ld KiB before, %ld KiB "
+		"after (+%ld KiB, bound %u KiB)\n",
+		n, (unsigned long long)soak_bytes, died, cut, rss_before,
+		rss_after, rss_after - rss_before, SOAK_RSS_MAX_KIB);
+	ck_assert_uint_gt(cut, 0);
+	ck_assert_int_le(rss_after - rss_before, SOAK_RSS_MAX_KIB);
 }
 END_TEST
 
@@ -339,6 +420,12 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 1800);
 	tcase_add_test(tc, peers_vanish_mid_transfer);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("soak");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 1800);
+	tcase_add_test(tc, soak_many_connections_peers_die);
 	suite_add_tcase(s, tc);
 	return s;
 }
