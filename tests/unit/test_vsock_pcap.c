@@ -52,11 +52,14 @@ static void teardown(void)
 	vsock_host_dir_destroy(&hd);
 }
 
-static int listen_seqpacket(const char *path)
+/* A host listener of `type` where guest connections to `port` go. */
+static int host_listener(uint32_t port, int type)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	char path[400];
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 
+	vsock_host_port_path(&hd, port, path, sizeof(path));
 	ck_assert_int_ge(fd, 0);
 	ck_assert_uint_lt(strlen(path), sizeof(sun.sun_path));
 	memcpy(sun.sun_path, path, strlen(path) + 1);
@@ -68,13 +71,11 @@ static int listen_seqpacket(const char *path)
 /* A stream conversation: hello out, world! back, half-close, close. */
 static uint32_t stream_conversation(void)
 {
-	char path[400], buf[8];
+	int lfd = host_listener(PORT, SOCK_STREAM), fd;
 	struct vsock_sock *s;
-	int lfd, fd;
 	uint32_t gport;
+	char buf[8];
 
-	vsock_host_port_path(&hd, PORT, path, sizeof(path));
-	lfd = vsock_host_listen_unix(path, 4);
 	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), 0);
 	gport = s->local_port;
 	fd = accept(lfd, NULL, NULL);
@@ -96,13 +97,11 @@ static uint32_t stream_conversation(void)
 /* A SEQPACKET message from the host, then a reset from the guest. */
 static uint32_t seqpacket_conversation(void)
 {
-	char path[400], buf[8];
-	struct vsock_sock *s;
-	int lfd, fd;
+	int lfd = host_listener(SEQ_PORT, SOCK_SEQPACKET), fd;
 	uint32_t gport;
+	char buf[8];
+	struct vsock_sock *s;
 
-	vsock_host_port_path(&hd, SEQ_PORT, path, sizeof(path));
-	lfd = listen_seqpacket(path);
 	s = vsock_driver_connect_start(&d, SEQ_PORT, VSOCK_TYPE_SEQPACKET);
 	while (s->state == VSOCK_SOCK_CONNECTING)
 		vsock_driver_pump(&d, 1000);
