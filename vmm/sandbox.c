@@ -112,6 +112,15 @@ static int allow_all(scmp_filter_ctx ctx, const int *calls, size_t n)
 	return ret;
 }
 
+/* One argument comparison, every field given (libseccomp's SCMP_A*
+ * macros leave one to its default, which clang's warnings reject). */
+static struct scmp_arg_cmp arg_cmp(unsigned int arg, enum scmp_compare op,
+				   scmp_datum_t a, scmp_datum_t b)
+{
+	return (struct scmp_arg_cmp){ .arg = arg, .op = op, .datum_a = a,
+				      .datum_b = b };
+}
+
 static int allow_ioctls(scmp_filter_ctx ctx, const unsigned long *reqs,
 			size_t n)
 {
@@ -121,7 +130,7 @@ static int allow_ioctls(scmp_filter_ctx ctx, const unsigned long *reqs,
 	/* The kernel reads the request as 32 bits: compare those only. */
 	for (i = 0; !ret && i < n; i++)
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
+				       arg_cmp(1, SCMP_CMP_MASKED_EQ, 0xffffffffu,
 					       reqs[i]));
 	return ret;
 }
@@ -148,11 +157,12 @@ static int build_loop(scmp_filter_ctx ctx, bool read_files)
 	 * connect. */
 	for (i = 0; !ret && i < ARRAY_SIZE(socket_families); i++)
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-				       SCMP_A0(SCMP_CMP_EQ,
-					       (scmp_datum_t)socket_families[i]));
+				       arg_cmp(0, SCMP_CMP_EQ,
+					       (scmp_datum_t)socket_families[i],
+					       0));
 	if (!ret && read_files)
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
-				       SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE,
+				       arg_cmp(2, SCMP_CMP_MASKED_EQ, O_ACCMODE,
 					       O_RDONLY));
 	return ret;
 }
