@@ -653,8 +653,12 @@ def vsock_boot(vmm, kernel, vmm_args, tests, status, wrap=(), steps=None):
         os.chmod(d, 0o777)
         for f in os.listdir(d):
             os.chmod(os.path.join(d, f), 0o666)
+    # A guest kernel emulated on kvm_pvm, on a loaded machine, has taken
+    # over the default 2 s to answer a host connection's REQUEST (one of
+    # 16 at once closed without OK): the steps test data, not timeouts.
     cmd = [*wrap, vmm, "--kernel", kernel, "--memory", "128", "--cpus",
-           cpus, *vmm_args, *host.vmm_args(), "--cmdline", guest_args]
+           cpus, "--vsock-timeout-ms", "30000", *vmm_args, *host.vmm_args(),
+           "--cmdline", guest_args]
     print("running: " + " ".join(cmd), flush=True)
     try:
         p = run(cmd, timeout=BOOT_TIMEOUT)
