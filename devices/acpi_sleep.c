@@ -5,15 +5,6 @@
 #include "devices/acpi_sleep.h"
 
 #include <stdint.h>
-#include <string.h>
-
-static void acpi_sleep_read(void *opaque, uint64_t off, void *data,
-			    unsigned int len)
-{
-	(void)opaque;
-	(void)off;
-	memset(data, 0, len);
-}
 
 static void acpi_sleep_write(void *opaque, uint64_t off, const void *data,
 			     unsigned int len)
@@ -28,6 +19,6 @@ static void acpi_sleep_write(void *opaque, uint64_t off, const void *data,
 }
 
 const struct bus_ops acpi_sleep_ops = {
-	.read = acpi_sleep_read,
+	.read = bus_read_zero,
 	.write = acpi_sleep_write,
 };

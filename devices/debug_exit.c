@@ -4,15 +4,6 @@
  */
 #include "devices/debug_exit.h"
 
-#include <string.h>
-
-static void debug_exit_read(void *opaque, uint64_t off, void *data,
-			    unsigned int len)
-{
-	(void)opaque;
-	(void)off;
-	memset(data, 0, len);
-}
 
 static void debug_exit_write(void *opaque, uint64_t off, const void *data,
 			     unsigned int len)
@@ -25,6 +16,6 @@ static void debug_exit_write(void *opaque, uint64_t off, const void *data,
 }
 
 const struct bus_ops debug_exit_ops = {
-	.read = debug_exit_read,
+	.read = bus_read_zero,
 	.write = debug_exit_write,
 };

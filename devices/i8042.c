@@ -4,17 +4,8 @@
  */
 #include "devices/i8042.h"
 
-#include <string.h>
 
 #define I8042_CMD_RESET 0xfe
-
-static void i8042_read(void *opaque, uint64_t off, void *data,
-		       unsigned int len)
-{
-	(void)opaque;
-	(void)off;
-	memset(data, 0, len);
-}
 
 static void i8042_data_write(void *opaque, uint64_t off, const void *data,
 			     unsigned int len)
@@ -37,11 +28,11 @@ static void i8042_cmd_write(void *opaque, uint64_t off, const void *data,
 }
 
 const struct bus_ops i8042_data_ops = {
-	.read = i8042_read,
+	.read = bus_read_zero,
 	.write = i8042_data_write,
 };
 
 const struct bus_ops i8042_cmd_ops = {
-	.read = i8042_read,
+	.read = bus_read_zero,
 	.write = i8042_cmd_write,
 };

@@ -45,4 +45,7 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t size,
 int bus_access(const struct bus *bus, uint64_t addr, void *data,
 	       unsigned int len, bool is_write);
 
+/* A `read` op for devices whose registers read as zero. */
+void bus_read_zero(void *opaque, uint64_t off, void *data, unsigned int len);
+
 #endif
