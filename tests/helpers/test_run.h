@@ -5,5 +5,9 @@
 #include <check.h>
 
 int test_run_suite(Suite *s);
+/* Run `s` if `program` is on PATH; else report a skip (77, what meson
+ * counts as skipped) naming `package`. */
+int test_run_suite_needing(Suite *s, const char *program,
+			   const char *package);
 
 #endif

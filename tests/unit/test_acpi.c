@@ -250,9 +250,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	if (system("command -v iasl >/dev/null 2>&1")) {
-		printf("SKIP: iasl (acpica-tools) is not installed\n");
-		return 77;
-	}
-	return test_run_suite(suite());
+	return test_run_suite_needing(suite(), "iasl", "acpica-tools");
 }

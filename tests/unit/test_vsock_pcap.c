@@ -264,9 +264,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	if (system("command -v tshark >/dev/null 2>&1")) {
-		printf("SKIP: tshark is not installed\n");
-		return 77;
-	}
-	return test_run_suite(suite());
+	return test_run_suite_needing(suite(), "tshark", "tshark");
 }
