@@ -82,12 +82,29 @@ def need_kvm():
         sys.exit(77)
 
 
+def text(b):
+    if isinstance(b, bytes):
+        return b.decode(errors="replace")
+    return b or ""
+
+
 def run(cmd, timeout=60, input=None, **kw):
+    """Run cmd to its end; one that overruns timeout is killed, fails the
+    case (its output so far shown) and comes back with status -1 and
+    timed_out set, so the case's own checks still report."""
     t0 = time.monotonic()
     if input is None:
         kw["stdin"] = subprocess.DEVNULL
-    p = subprocess.run(cmd, input=input, capture_output=True, text=True,
-                       errors="replace", timeout=timeout, **kw)
+    try:
+        p = subprocess.run(cmd, input=input, capture_output=True, text=True,
+                           errors="replace", timeout=timeout, **kw)
+        p.timed_out = False
+    except subprocess.TimeoutExpired as e:
+        p = subprocess.CompletedProcess(cmd, -1, text(e.stdout),
+                                        text(e.stderr))
+        p.timed_out = True
+        check(False, "%s finished within %d s (killed)" % (
+            os.path.basename(cmd[0]), timeout))
     p.elapsed = time.monotonic() - t0
     return p
 
@@ -662,15 +679,12 @@ def vsock_boot(vmm, kernel, vmm_args, tests, status, wrap=(), steps=None):
     print("running: " + " ".join(cmd), flush=True)
     try:
         p = run(cmd, timeout=BOOT_TIMEOUT)
-    except subprocess.TimeoutExpired as e:
-        out = e.stdout.decode(errors="replace") if e.stdout else ""
-        print("\n".join(out.splitlines()[-40:]))
-        check(False, "VMM finished within %d s" % BOOT_TIMEOUT)
-        return None
     finally:
         host.close()
         shutil.rmtree(d, ignore_errors=True)
     show(p)
+    if p.timed_out:
+        return None
     out = p.stdout
     m = re.search(r"vmm-init: started uptime=([\d.]+)", out)
     check(m is not None, "init marker seen")
