@@ -142,7 +142,10 @@ void vsock_pcap_packet(struct vsock_pcap *p, const struct vsock_hdr *h,
 	put_le32(r, (uint32_t)ts.tv_sec);
 	put_le32(r + 4, (uint32_t)(ts.tv_nsec / 1000));
 	put_le32(r + 8, META_LEN + got);
-	put_le32(r + 12, META_LEN + h->len);
+	/* The header's length, however large the guest's lie; a record's
+	 * original length must not wrap below what it holds. */
+	put_le32(r + 12, (uint32_t)MIN((uint64_t)META_LEN + h->len,
+				       (uint64_t)UINT32_MAX));
 	r += REC_HDR_LEN;
 	memset(r, 0, MON_HDR_LEN);
 	put_le64(r, h->src_cid);
