@@ -144,6 +144,7 @@ static const struct {
 	{ "acpi", test_acpi },
 	{ "rng", test_rng },
 	{ "vsock", vsock_test_main },
+	{ "vsockreset", vsock_reset_main },
 	{ "vsockbench", bench_main },
 	{ "soak", soak_main },
 };

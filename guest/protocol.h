@@ -1,6 +1,6 @@
 /*
  * protocol.h: what the guest and host halves of the vsock tests agree on
- * (vmm.test=vsock, vmm.test=soak, vmm.test=vsockbench): ports, control
+ * (vmm.test=vsock, vsockreset, soak, vsockbench): ports, control
  * words, step names, sizes and the data pattern.
  *
  * One header for both halves: the guest programs include it, and the host
@@ -56,6 +56,22 @@
 #define VT_PORT_RULE_TCP 5007
 /* nothing listens on the host */
 #define VT_PORT_NONE 5999
+
+/*
+ * vmm.test=vsockreset (a transport reset, the host's SIGUSR2 to the VMM):
+ * the guest holds a connection to VT_PORT_HOLD and has the host hold one
+ * to its listener on VT_GPORT_RESET ("HOLD <port>", answered CTL_OK once
+ * connected); each side writes VT_HOLD_HELLO on its connection. Then the
+ * guest sends CTL_RESET, which the host answers with no line but with the
+ * signal: every connection, the control one too, is reset. The guest
+ * checks that, connects again, has the host make an xfer to the same
+ * listener (CTL_H2G) and makes one of its own (VT_PORT_SINK).
+ */
+#define CTL_HOLD "HOLD"
+#define CTL_RESET "RESET"
+#define VT_PORT_HOLD 5008
+#define VT_GPORT_RESET 6007
+#define VT_HOLD_HELLO "hold"
 
 /* vmm.test=vsock: guest ports. */
 #define VT_GPORT_H2G 6001

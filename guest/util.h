@@ -30,6 +30,7 @@ void debug_exit(int code) __attribute__((noreturn));
  * "vmm-test:" lines and returns 0 on pass.
  */
 int vsock_test_main(void); /* vmm.test=vsock, vsock_test.c */
+int vsock_reset_main(void); /* vmm.test=vsockreset, vsock_test.c */
 int soak_main(void); /* vmm.test=soak, soak.c */
 int bench_main(void); /* vmm.test=vsockbench, bench.c */
 

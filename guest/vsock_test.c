@@ -8,12 +8,17 @@
  * and checks the receiver's status against its own CRC-32, then reads
  * the reply to EOF.
  *
+ * vmm.test=vsockreset (at the end) is the guest half of the "vsock-reset"
+ * case: connections both ways and the control connection all reset by a
+ * transport reset, then the same listener and new connections at work.
+ *
  * Parameters: vmm.vsock_size=BYTES (bulk transfers, default 1 MiB),
  * vmm.vsock_conns=N (concurrent connections, default 16),
  * vmm.vsock_steps=a,b (default: all), vmm.vsock_timeout=S (per step).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -226,30 +231,25 @@ static int serve_xfers(struct vt *t, int lfd, int n)
 }
 
 /*
- * Listen on port, ask the host to make n xfers of size bytes to it, with
+ * On listener lfd of port, ask the host to make n xfers of size bytes to it, with
  * seeds seed, seed + 1, ..., each wanting a reply of `reply` bytes
  * ("<word> <port> <n> <size> <seed> <reply>", answered CTL_OK once it
  * started), serve them, then collect the host's verdict (CTL_WAIT ->
  * CTL_DONE_OK or CTL_DONE_FAIL).
  */
-static int host_to_guest(struct vt *t, const char *word, unsigned int port,
-			 unsigned int n, unsigned long long size,
-			 unsigned long long seed, unsigned long long reply_size)
+static int host_to_guest_on(struct vt *t, int lfd, const char *word,
+			    unsigned int port, unsigned int n,
+			    unsigned long long size, unsigned long long seed,
+			    unsigned long long reply_size)
 {
 	char cmd[96], reply[256], why[sizeof(t->why)];
-	int lfd = vsock_listen(port, SOCK_STREAM, (int)n + 4), r, h;
+	int r, h;
 
-	if (lfd < 0)
-		return vt_fail(t, "listen on port %u: %s", port,
-			       strerror(-lfd));
 	snprintf(cmd, sizeof(cmd), "%s %u %u %llu %llu %llu", word, port, n,
 		 size, seed, reply_size);
-	if (ctl_start(t, cmd)) {
-		close(lfd);
+	if (ctl_start(t, cmd))
 		return -1;
-	}
 	r = serve_xfers(t, lfd, (int)n);
-	close(lfd);
 	strcpy(why, t->why);
 	h = ctl_cmd(t, reply, sizeof(reply), CTL_WAIT);
 	if (!r)
@@ -261,6 +261,21 @@ static int host_to_guest(struct vt *t, const char *word, unsigned int port,
 	else
 		strcpy(t->why, why);
 	return -1;
+}
+
+/* The same on a listener of its own. */
+static int host_to_guest(struct vt *t, const char *word, unsigned int port,
+			 unsigned int n, unsigned long long size,
+			 unsigned long long seed, unsigned long long reply_size)
+{
+	int lfd = vsock_listen(port, SOCK_STREAM, (int)n + 4), r;
+
+	if (lfd < 0)
+		return vt_fail(t, "listen on port %u: %s", port,
+			       strerror(-lfd));
+	r = host_to_guest_on(t, lfd, word, port, n, size, seed, reply_size);
+	close(lfd);
+	return r;
 }
 
 static int vt_rst(struct vt *t)
@@ -532,4 +547,126 @@ int vsock_test_main(void)
 	if (t.ctl >= 0)
 		close(t.ctl);
 	return failed;
+}
+
+/* vmm.test=vsockreset --------------------------------------------------- */
+
+/*
+ * The transport reset's marks on `fd`, once it shows them: an error
+ * (SO_ERROR) of ECONNRESET, and a send that fails.
+ */
+static int expect_reset(struct vt *t, int fd, const char *what)
+{
+	struct pollfd p = { .fd = fd };
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	/* No events asked: only an error or a hang-up wakes us. */
+	while (poll(&p, 1, -1) < 0)
+		if (errno != EINTR)
+			return vt_fail(t, "%s: poll: %s", what,
+				       strerror(errno));
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return vt_fail(t, "%s: SO_ERROR: %s", what, strerror(errno));
+	if (err != ECONNRESET)
+		return vt_fail(t, "%s: ended with %s (revents %#x), want "
+			       "ECONNRESET", what, err ? strerror(err) : "no error",
+			       p.revents);
+	if (send(fd, "x", 1, MSG_NOSIGNAL) >= 0)
+		return vt_fail(t, "%s: a send after the reset succeeded", what);
+	printf("vmm-test: vsockreset %s: ECONNRESET, then send: %s\n", what,
+	       strerror(errno));
+	return 0;
+}
+
+/* The control connection, one to VT_PORT_HOLD (*hold) and one the host
+ * holds to listener lfd (*held), each seen alive. */
+static int reset_prepare(struct vt *t, int lfd, int *hold, int *held)
+{
+	const size_t n = sizeof(VT_HOLD_HELLO) - 1;
+	char cmd[32], buf[sizeof(VT_HOLD_HELLO)];
+	ssize_t k;
+	int r;
+
+	if (vt_ctl_connect(t))
+		return -1;
+	*hold = vsock_connect(VT_PORT_HOLD, SOCK_STREAM);
+	if (*hold < 0)
+		return vt_fail(t, "connect port %d: %s", VT_PORT_HOLD,
+			       strerror(-*hold));
+	r = write_all(*hold, VT_HOLD_HELLO, n);
+	if (r < 0)
+		return vt_fail(t, "send on the held connection: %s",
+			       strerror(-r));
+	snprintf(cmd, sizeof(cmd), CTL_HOLD " %u", VT_GPORT_RESET);
+	if (ctl_start(t, cmd))
+		return -1;
+	*held = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (*held < 0)
+		return vt_fail(t, "accept on port %u: %s", VT_GPORT_RESET,
+			       strerror(errno));
+	k = read_full(*held, buf, n);
+	if (k != (ssize_t)n || memcmp(buf, VT_HOLD_HELLO, n))
+		return vt_fail(t, "the host's hello: %s",
+			       k < 0 ? err_str(k) : "wrong bytes");
+	return 0;
+}
+
+/* Ask for the reset; every connection shows it, the control one too. */
+static int reset_check(struct vt *t, int hold, int held)
+{
+	int r = write_all(t->ctl, CTL_RESET "\n", sizeof(CTL_RESET));
+
+	if (r < 0)
+		return vt_fail(t, "control send: %s", strerror(-r));
+	if (expect_reset(t, t->ctl, "control") ||
+	    expect_reset(t, hold, "guest connection") ||
+	    expect_reset(t, held, "host connection"))
+		return -1;
+	return 0;
+}
+
+/* After it: a new control connection, the old listener takes a host
+ * connection, and a transfer of the guest's own goes both ways. */
+static int reset_after(struct vt *t, int lfd)
+{
+	if (vt_ctl_connect(t) ||
+	    host_to_guest_on(t, lfd, CTL_H2G, VT_GPORT_RESET, 1, t->size, 800,
+			     0) ||
+	    xfer_to_host(t, VT_PORT_SINK, 801, t->size, 65536))
+		return -1;
+	return vt_bye(t);
+}
+
+/* Prints "vmm-test: vsockreset ok <ms> ms" or "... FAIL <why>". */
+int vsock_reset_main(void)
+{
+	int lfd, hold = -1, held = -1, r;
+	double t0 = now_ms();
+	struct vt t;
+
+	vt_init(&t);
+	vt_step = "reset";
+	alarm(t.timeout_s);
+	lfd = vsock_listen(VT_GPORT_RESET, SOCK_STREAM, 4);
+	r = lfd < 0 ? vt_fail(&t, "listen on port %u: %s", VT_GPORT_RESET,
+			      strerror(-lfd))
+		    : reset_prepare(&t, lfd, &hold, &held);
+	if (!r)
+		r = reset_check(&t, hold, held);
+	close(hold);
+	close(held);
+	close(t.ctl);
+	t.ctl = -1;
+	if (!r)
+		r = reset_after(&t, lfd);
+	if (t.ctl >= 0)
+		close(t.ctl);
+	close(lfd);
+	alarm(0);
+	if (r)
+		printf("vmm-test: vsockreset FAIL %s\n", t.why);
+	else
+		printf("vmm-test: vsockreset ok %.0f ms\n", now_ms() - t0);
+	return r ? 1 : 0;
 }

@@ -248,10 +248,8 @@ int wait_children(int n)
 	return failed;
 }
 
-int vt_hello(struct vt *t)
+int vt_ctl_connect(struct vt *t)
 {
-	char reply[64];
-
 	t->ctl = vsock_connect(VT_PORT_CTL, SOCK_STREAM);
 	if (t->ctl < 0) {
 		int e = -t->ctl;
@@ -260,6 +258,15 @@ int vt_hello(struct vt *t)
 		return vt_fail(t, "connect to host port %d: %s", VT_PORT_CTL,
 			       strerror(e));
 	}
+	return 0;
+}
+
+int vt_hello(struct vt *t)
+{
+	char reply[64];
+
+	if (vt_ctl_connect(t))
+		return -1;
 	/* The host checks refused hybrid handshakes before answering. */
 	if (ctl_cmd(t, reply, sizeof(reply), CTL_HELLO))
 		return -1;

@@ -57,6 +57,8 @@ int ctl_start(struct vt *t, const char *cmd);
  */
 int vt_accept_from_host(struct vt *t, unsigned int port, int type,
 			const char *cmd);
+/* Open the control connection (t->ctl, -1 on failure). */
+int vt_ctl_connect(struct vt *t);
 /* Open the control connection and greet the host; close it saying bye. */
 int vt_hello(struct vt *t);
 int vt_bye(struct vt *t);

@@ -68,6 +68,15 @@ static const char usage_text[] =
 	"  --vsock-pcap FILE      write every vsock packet, both ways, to FILE\n"
 	"                         (pcap, LINKTYPE_VSOCK: tshark reads it)\n"
 	"  --vsock-pcap-snaplen N payload bytes kept per packet (default all)\n"
+	"  --vsock-fault MODE[,MODE]\n"
+	"                         legal but hard device behaviour, for testing\n"
+	"                         guest drivers (repeatable): tiny-rx[=BYTES]\n"
+	"                         (host data in RX packets of at most BYTES,\n"
+	"                         default 64), slow-credit[=MS] (credit updates\n"
+	"                         held MS, default 500), late-response[=MS]\n"
+	"                         (connections to the host accepted MS late,\n"
+	"                         default 1500), transport-reset@SECONDS (a\n"
+	"                         transport reset every SECONDS after DRIVER_OK)\n"
 	"Diagnostics:\n"
 	"  --dump-dtb FILE        write the machine's device tree to FILE and exit\n"
 	"  --stats                print start-up time, exit counts and memory use\n"
@@ -78,6 +87,8 @@ static const char usage_text[] =
 	"  -V, --version          show the version\n"
 	"  (kill -USR1 <pid>      dump every queue's and connection's state to\n"
 	"                         stderr and carry on)\n"
+	"  (kill -USR2 <pid>      vsock transport reset: drop every connection,\n"
+	"                         tell the guest driver, carry on)\n"
 	"\n"
 	"Exit status: 0 guest reboot/reset; N the byte the guest wrote to the\n"
 	"debug-exit port (I/O 0x501); 1 VMM error or bad usage; 2 guest kernel\n"
@@ -139,6 +150,7 @@ enum {
 	OPT_VSOCK_TIMEOUT,
 	OPT_VSOCK_PCAP,
 	OPT_VSOCK_PCAP_SNAPLEN,
+	OPT_VSOCK_FAULT,
 };
 
 #define MAX_VSOCK_RULES 64
@@ -177,6 +189,7 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg,
 		{ "vsock-pcap", required_argument, NULL, OPT_VSOCK_PCAP },
 		{ "vsock-pcap-snaplen", required_argument, NULL,
 		  OPT_VSOCK_PCAP_SNAPLEN },
+		{ "vsock-fault", required_argument, NULL, OPT_VSOCK_FAULT },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -186,6 +199,7 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg,
 	struct vsock_config *vc = &cfg->vsock;
 	int level = LOG_WARN, c;
 	const char *why;
+	char reason[160];
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":vqhV", opts, NULL)) != -1) {
@@ -298,6 +312,12 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg,
 			vc->pcap_snaplen = (uint32_t)parse_u64(
 				"--vsock-pcap-snaplen", optarg, 1, 1u << 16);
 			va->first_flag = "--vsock-pcap-snaplen";
+			break;
+		case OPT_VSOCK_FAULT:
+			if (vsock_parse_faults(optarg, &vc->fault, reason,
+					       sizeof(reason)))
+				die("--vsock-fault: %s", reason);
+			va->first_flag = "--vsock-fault";
 			break;
 		case 'v':
 			if (level < LOG_DEBUG)

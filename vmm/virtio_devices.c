@@ -85,6 +85,12 @@ static void vsock_row_destroy(void *dev)
 	vsock_dev_destroy(dev);
 }
 
+static void vsock_row_transport_reset(void *dev)
+{
+	if (vsock_dev_transport_reset(dev))
+		log_warn("vsock transport reset: no guest driver yet");
+}
+
 static void vsock_row_stats(void *dev, const struct virtio_mmio *mmio,
 			    FILE *f)
 {
@@ -100,7 +106,9 @@ static void vsock_row_stats(void *dev, const struct virtio_mmio *mmio,
 		"stat: vsock_conns_refused %llu\n"
 		"stat: vsock_tx_dropped %llu\n"
 		"stat: vsock_pcap_records %llu\n"
-		"stat: vsock_pcap_dropped %llu\n",
+		"stat: vsock_pcap_dropped %llu\n"
+		"stat: vsock_transport_resets %llu\n"
+		"stat: vsock_events_rejected %llu\n",
 		(unsigned long long)st.tx_packets,
 		(unsigned long long)st.rx_packets,
 		(unsigned long long)st.tx_bytes,
@@ -109,7 +117,9 @@ static void vsock_row_stats(void *dev, const struct virtio_mmio *mmio,
 		(unsigned long long)st.conns_refused,
 		(unsigned long long)st.tx_dropped,
 		(unsigned long long)st.pcap_records,
-		(unsigned long long)st.pcap_dropped);
+		(unsigned long long)st.pcap_dropped,
+		(unsigned long long)st.transport_resets,
+		(unsigned long long)st.events_rejected);
 }
 
 /* The table ---------------------------------------------------------------- */
@@ -125,6 +135,7 @@ static const struct virtio_devices_ops rows[] = {
 		.wanted = vsock_row_wanted, .create = vsock_row_create,
 		.attach = vsock_row_attach, .start = vsock_row_start,
 		.destroy = vsock_row_destroy, .stats = vsock_row_stats,
+		.transport_reset = vsock_row_transport_reset,
 	},
 };
 
@@ -192,6 +203,15 @@ void virtio_devices_dump(struct vm *vm, FILE *f)
 	for (i = 0; vm->virtio && i < NR_ROWS; i++)
 		if (vm->virtio[i].virtio.mmio)
 			virtio_mmio_dump(vm->virtio[i].virtio.mmio, f);
+}
+
+void virtio_devices_transport_reset(struct vm *vm)
+{
+	size_t i;
+
+	for (i = 0; vm->virtio && i < NR_ROWS; i++)
+		if (rows[i].transport_reset && vm->virtio[i].dev)
+			rows[i].transport_reset(vm->virtio[i].dev);
 }
 
 void virtio_devices_print_stats(struct vm *vm, FILE *f)

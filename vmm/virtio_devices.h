@@ -41,6 +41,8 @@ struct virtio_devices_ops {
 	void (*destroy)(void *dev);
 	/* Optional: the device's "stat: " lines for --stats. */
 	void (*stats)(void *dev, const struct virtio_mmio *mmio, FILE *f);
+	/* Optional: a transport reset (SIGUSR2), on the event loop thread. */
+	void (*transport_reset)(void *dev);
 };
 
 /* One virtio device of a VM and its transport. */
@@ -57,6 +59,8 @@ int virtio_devices_create(struct vm *vm);
 int virtio_devices_start(struct vm *vm);
 /* Every transport's and device's "dump: " lines. */
 void virtio_devices_dump(struct vm *vm, FILE *f);
+/* Every device's transport reset (SIGUSR2), where it has one. */
+void virtio_devices_transport_reset(struct vm *vm);
 /* Every device's "stat: " lines. */
 void virtio_devices_print_stats(struct vm *vm, FILE *f);
 /* After the event loop is gone; safe on a partly created set. */

@@ -74,6 +74,7 @@ void vm_loop_signals(sigset_t *set)
 	sigaddset(set, SIGHUP);
 	sigaddset(set, SIGQUIT);
 	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGUSR2);
 }
 
 bool vm_stopping(const struct vm *vm)
@@ -537,6 +538,8 @@ static void on_signal(struct evloop_op *op, int res, uint32_t flags)
 	(void)flags;
 	if (res >= (int)sizeof(*si) && si->ssi_signo == SIGUSR1) {
 		stats_dump(vm);
+	} else if (res >= (int)sizeof(*si) && si->ssi_signo == SIGUSR2) {
+		virtio_devices_transport_reset(vm);
 	} else if (res >= (int)sizeof(*si)) {
 		int status = 128 + (int)si->ssi_signo;
 

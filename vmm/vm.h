@@ -148,8 +148,9 @@ void vm_note_panic(struct vm *vm);
 
 /*
  * The signals the event loop reads: those that stop the VM (SIGINT,
- * SIGTERM, SIGHUP, SIGQUIT) and SIGUSR1, which dumps the VM's state to
- * stderr (stats_dump) and carries on.
+ * SIGTERM, SIGHUP, SIGQUIT), SIGUSR1, which dumps the VM's state to
+ * stderr (stats_dump) and carries on, and SIGUSR2, which resets the vsock
+ * transport (virtio_devices_transport_reset) and carries on.
  */
 void vm_loop_signals(sigset_t *set);
 

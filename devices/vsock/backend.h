@@ -72,8 +72,10 @@ struct vsock_backend_ops {
 	int (*start)(struct vsock_backend *be);
 	/* The driver set DRIVER_OK with a TX queue of `tx_chains` entries. */
 	void (*activate)(struct vsock_backend *be, unsigned int tx_chains);
-	/* The device was reset: close every host connection (the muxer is
-	 * about to be rebuilt, so drop every reference into it first). */
+	/* The device was reset, or resets the transport: close every host
+	 * connection, clients in the handshake too, and keep the listeners
+	 * (the muxer is about to be rebuilt, so drop every reference into it
+	 * first). Lent buffers come back unused as their operations end. */
 	void (*reset)(struct vsock_backend *be);
 	/* Close everything, remove socket files; the loop no longer runs. */
 	void (*destroy)(struct vsock_backend *be);

@@ -1,6 +1,6 @@
 /*
  * buffers: reading guest chains into vsock TX and RX buffers, and writing
- * into RX buffers (see buffers.h for who owns a buffer when).
+ * into RX and event buffers (see buffers.h for who owns a buffer when).
  */
 #include "devices/vsock/buffers.h"
 
@@ -132,4 +132,25 @@ void vsock_rxbuf_write_hdr(struct vsock_rxbuf *rb, const struct vsock_hdr *h)
 		memcpy(rb->seg[i].iov_base, wire + done, k);
 		done += k;
 	}
+}
+
+int vsock_evbuf_write(struct vq_chain *c, uint32_t id)
+{
+	uint8_t ev[VSOCK_EVENT_SIZE];
+	uint32_t done = 0;
+	struct vq_seg seg;
+	int ret;
+
+	put_le32(ev, id);
+	while ((ret = vq_chain_next(c, &seg)) == 1) {
+		uint32_t k = MIN(seg.len, VSOCK_EVENT_SIZE - done);
+
+		if (!seg.writable)
+			return -EINVAL; /* events are device-to-driver */
+		memcpy(seg.ptr, ev + done, k);
+		done += k;
+	}
+	if (ret < 0)
+		return ret;
+	return done < VSOCK_EVENT_SIZE ? -EMSGSIZE : (int)done;
 }

@@ -1,5 +1,6 @@
 /*
- * buffers: guest chains the vsock device holds, as the backend sees them.
+ * buffers: guest chains the vsock device holds, as the backend sees them,
+ * and the event buffers the device writes itself.
  *
  * A TX buffer is one guest TX chain carrying RW payload: its iovecs point
  * into guest memory and the host socket sends straight from there (copy
@@ -75,5 +76,15 @@ uint32_t vsock_rxbuf_copy(struct vsock_rxbuf *rb, const void *src,
 			  uint32_t len);
 /* Write header `h` at the start of `rb`. */
 void vsock_rxbuf_write_hdr(struct vsock_rxbuf *rb, const struct vsock_hdr *h);
+
+/* struct virtio_vsock_event: le32 id. */
+#define VSOCK_EVENT_SIZE 4u
+/*
+ * Write event `id` into event chain `c` (any split across writable
+ * descriptors). Returns the bytes written, or -errno if the chain is
+ * unusable: a read-only descriptor, less room than an event, a bad
+ * address.
+ */
+int vsock_evbuf_write(struct vq_chain *c, uint32_t id);
 
 #endif

@@ -10,10 +10,21 @@
  * something for them; control packets are written at once, data is
  * received straight into the chain by the backend.
  *
+ * Events: the event queue's buffers are taken only to send an event, and
+ * the one event is TRANSPORT_RESET: every connection is dropped on the
+ * host side at once, and the guest is told in its next event buffer (see
+ * transport_reset()).
+ *
+ * Fault modes (--vsock-fault, struct vsock_fault) change only when and in
+ * what sizes packets go out, never what they say: tiny RX packets here,
+ * held credit updates and responses in the muxer, periodic transport
+ * resets on a timer here.
+ *
  * Trust edge: a malformed chain (writable TX descriptor, short header,
- * bad address) is returned unused and counted; a malformed ring breaks the
- * device (DEVICE_NEEDS_RESET), as does a chain head the guest makes
- * available again while we still hold it.
+ * bad address, a read-only or short event buffer) is returned unused and
+ * counted; a malformed ring breaks the device (DEVICE_NEEDS_RESET), as
+ * does a chain head the guest makes available again while we still hold
+ * it.
  */
 #define LOG_TAG "vsock"
 #include "devices/vsock/vsock.h"
@@ -31,6 +42,15 @@
 #define VSOCK_QUEUE_MAX 256u /* queue size we offer */
 #define VSOCK_RX_POOL 64u /* RX chains the device holds at once */
 #define VSOCK_TX_BUDGET 256u /* TX chains per pass, then requeue */
+#define VSOCK_NR_QUEUES 3u
+#define VIRTIO_VSOCK_EVENT_TRANSPORT_RESET 0u
+
+/* A one-shot timer on the loop; re-armed by the pass that needs it. */
+struct vsock_timer {
+	struct evloop_op op;
+	struct __kernel_timespec ts;
+	bool armed; /* in flight */
+};
 
 struct vsock_dev {
 	struct evloop *loop;
@@ -51,7 +71,15 @@ struct vsock_dev {
 
 	struct vsock_txbuf txbufs[VSOCK_QUEUE_MAX]; /* by chain head */
 	struct vsock_rxbuf rxbufs[VSOCK_RX_POOL];
-	bool tx_used, rx_used; /* pushed since the last signal */
+	bool used[VSOCK_NR_QUEUES]; /* pushed since the last signal */
+
+	struct vsock_fault fault; /* --vsock-fault; the delays are the muxer's */
+	bool event_pending; /* a TRANSPORT_RESET waits for an event buffer */
+	bool event_waited; /* ...and had to wait for one */
+	uint64_t reset_due; /* the next periodic transport reset, 0: none */
+	uint64_t held_max_wait; /* the shortest delay of a held packet */
+	struct vsock_timer held_timer; /* the muxer's next held packet */
+	struct vsock_timer reset_timer; /* reset_due */
 
 	const struct vsock_backend_ops *be_ops;
 	struct vsock_backend *be;
@@ -68,13 +96,14 @@ static void vsock_dev_sync(struct vsock_dev *d);
  * The entry bracket: every entry into the device from the event loop (a
  * backend completion or accept, the wake-up, the timer) runs between
  * these two. Enter takes the transport lock (the vCPU threads' config and
- * status accesses take it too) and finishes a pending reset; leave takes
- * guest TX, fills RX buffers with whatever the entry made ready, raises
- * the interrupts, and drops the lock. The transport's own entry (a queue
- * notification, vsock_queue_notify) holds the lock already and runs the
- * same pass. Entries never nest: nothing called inside one enters again,
- * and the backend defers freeing what a caller up the stack still uses
- * (backend.h).
+ * status accesses take it too), finishes a pending reset and sets the
+ * muxer's clock; leave takes guest TX, fills RX buffers with whatever the
+ * entry made ready, sends a pending event, raises the interrupts, arms
+ * the fault modes' timers, and drops the lock. The transport's own entry
+ * (a queue notification, vsock_queue_notify) holds the lock already and
+ * runs the same pass. Entries never nest: nothing called inside one
+ * enters again, and the backend defers freeing what a caller up the
+ * stack still uses (backend.h).
  */
 static void dev_enter(void *opaque)
 {
@@ -82,6 +111,8 @@ static void dev_enter(void *opaque)
 
 	pthread_mutex_lock(&d->mmio->lock);
 	vsock_dev_sync(d);
+	/* Due times set in this entry count from now (muxer.h). */
+	vsock_muxer_advance(&d->mx, util_now_ns());
 }
 
 static void dev_leave(void *opaque)
@@ -94,13 +125,13 @@ static void dev_leave(void *opaque)
 
 static void signal_used(struct vsock_dev *d)
 {
-	if (d->tx_used) {
-		d->tx_used = false;
-		virtio_mmio_signal_used(d->mmio, VSOCK_QUEUE_TX);
-	}
-	if (d->rx_used) {
-		d->rx_used = false;
-		virtio_mmio_signal_used(d->mmio, VSOCK_QUEUE_RX);
+	unsigned int q;
+
+	for (q = 0; q < VSOCK_NR_QUEUES; q++) {
+		if (d->used[q]) {
+			d->used[q] = false;
+			virtio_mmio_signal_used(d->mmio, q);
+		}
 	}
 }
 
@@ -115,10 +146,7 @@ static void push(struct vsock_dev *d, unsigned int q, uint16_t head,
 		virtio_mmio_set_needs_reset(d->mmio);
 		return;
 	}
-	if (q == VSOCK_QUEUE_TX)
-		d->tx_used = true;
-	else
-		d->rx_used = true;
+	d->used[q] = true;
 }
 
 static void kick(struct vsock_dev *d)
@@ -129,9 +157,26 @@ static void kick(struct vsock_dev *d)
 
 /* Reset --------------------------------------------------------------- */
 
-static void vsock_dev_sync(struct vsock_dev *d)
+/*
+ * Every connection goes: the backend closes every host socket (host
+ * peers see the close) and gives back what it holds as its operations
+ * complete, and the connection table starts empty.
+ */
+static void drop_connections(struct vsock_dev *d)
 {
 	struct vsock_muxer_config mx_cfg = d->mx.cfg;
+
+	d->be_ops->reset(d->be);
+	vsock_muxer_destroy(&d->mx);
+	if (vsock_muxer_init(&d->mx, &mx_cfg)) {
+		log_err("cannot recreate the connection table");
+		virtio_mmio_set_needs_reset(d->mmio);
+	}
+	vsock_muxer_advance(&d->mx, util_now_ns());
+}
+
+static void vsock_dev_sync(struct vsock_dev *d)
+{
 	unsigned int i;
 
 	if (!d->reset_pending)
@@ -143,13 +188,9 @@ static void vsock_dev_sync(struct vsock_dev *d)
 	for (i = 0; i < VSOCK_RX_POOL; i++)
 		if (!d->rxbufs[i].lent)
 			d->rxbufs[i].popped = false;
-	d->be_ops->reset(d->be);
-	vsock_muxer_destroy(&d->mx);
-	if (vsock_muxer_init(&d->mx, &mx_cfg)) {
-		log_err("cannot recreate the connection table");
-		virtio_mmio_set_needs_reset(d->mmio);
-	}
-	d->tx_used = d->rx_used = false;
+	drop_connections(d);
+	memset(d->used, 0, sizeof(d->used));
+	d->event_pending = d->event_waited = false;
 }
 
 /* RX ------------------------------------------------------------------ */
@@ -181,6 +222,13 @@ static void rx_complete(struct vsock_dev *d, struct vsock_rxbuf *rb,
 	d->stats.rx_packets++;
 	if (h->op == VSOCK_OP_RW)
 		d->stats.rx_bytes += h->len;
+}
+
+/* Payload room of an RX buffer as we fill it: all of it, or with
+ * --vsock-fault tiny-rx at most that much. */
+static uint32_t rx_room(const struct vsock_dev *d, const struct vsock_rxbuf *rb)
+{
+	return d->fault.tiny_rx ? MIN(rb->room, d->fault.tiny_rx) : rb->room;
 }
 
 /*
@@ -259,7 +307,7 @@ static void rx_payload(struct vsock_dev *d, struct vq *vq,
 		if (!more)
 			break;
 		rbs[nr] = more;
-		max[nr] = MIN(more->room, credit - total);
+		max[nr] = MIN(rx_room(d, more), credit - total);
 		total += max[nr];
 		more->lent = true;
 		nr++;
@@ -287,7 +335,8 @@ static bool rx_fill(void *arg)
 	if (!vq)
 		return true;
 	while ((rb = rx_buffer(d, vq, need_room))) {
-		struct vsock_rx rx = vsock_muxer_next_rx(&d->mx, rb->room);
+		struct vsock_rx rx = vsock_muxer_next_rx(&d->mx,
+							 rx_room(d, rb));
 
 		need_room = false;
 		switch (rx.kind) {
@@ -473,13 +522,161 @@ static void tx_process(struct vsock_dev *d)
 		virtio_mmio_requeue(d->mmio, VSOCK_QUEUE_TX);
 }
 
+/* Events and the transport reset ---------------------------------------- */
+
+/*
+ * Put event `id` into the driver's next usable event buffer; malformed
+ * ones go back unused. Returns 1 when it went out, 0 when the driver has
+ * no buffer posted (it notifies us when it posts one), -EIO on a broken
+ * ring.
+ */
+static int event_put(struct vsock_dev *d, uint32_t id)
+{
+	struct vq *vq = virtio_mmio_queue(d->mmio, VSOCK_QUEUE_EVENT);
+	struct vq_chain c;
+	int ret;
+
+	if (!vq)
+		return 0;
+	do {
+		while ((ret = vq_pop(vq, &c)) == 1) {
+			int n = vsock_evbuf_write(&c, id);
+
+			if (n > 0) {
+				push(d, VSOCK_QUEUE_EVENT, c.head, (uint32_t)n);
+				return 1;
+			}
+			log_warn_rl(&d->rl, "malformed event buffer (%d)", n);
+			d->stats.events_rejected++;
+			push(d, VSOCK_QUEUE_EVENT, c.head, 0);
+		}
+		if (ret < 0) {
+			virtio_mmio_set_needs_reset(d->mmio);
+			return ret;
+		}
+	} while (vq_enable_notify(vq));
+	return 0;
+}
+
+/* Send the pending TRANSPORT_RESET, if there is a buffer for it now. */
+static void event_flush(struct vsock_dev *d)
+{
+	if (!d->event_pending || !d->active)
+		return;
+	if (event_put(d, VIRTIO_VSOCK_EVENT_TRANSPORT_RESET) <= 0) {
+		d->event_waited = true;
+		return;
+	}
+	d->event_pending = false;
+	/* The driver drops its connections only now, including those it
+	 * made while the event waited: so must we. */
+	if (d->event_waited)
+		drop_connections(d);
+	d->event_waited = false;
+}
+
+/*
+ * VIRTIO_VSOCK_EVENT_TRANSPORT_RESET (VIRTIO 1.2, 5.10.6.6): the device's
+ * side of every connection is gone. Host peers see their sockets close at
+ * once; the driver, told by the event, drops its connections, re-reads
+ * the CID and keeps its listeners. With no event buffer posted the event
+ * waits for one (several resets meanwhile make one event: each says
+ * "everything is gone"), and goes out with a second drop (event_flush).
+ */
+static void transport_reset(struct vsock_dev *d)
+{
+	log_info("transport reset: %u connections dropped", d->mx.nr_conns);
+	d->stats.transport_resets++;
+	drop_connections(d);
+	d->event_pending = true;
+	d->event_waited = false; /* nothing made since is left to drop */
+	event_flush(d);
+}
+
+/* Timers (fault modes) -------------------------------------------------- */
+
+static struct __kernel_timespec ts_from_ns(uint64_t ns)
+{
+	return (struct __kernel_timespec){
+		.tv_sec = (long long)(ns / 1000000000),
+		.tv_nsec = (long long)(ns % 1000000000),
+	};
+}
+
+static void timer_arm(struct vsock_dev *d, struct vsock_timer *t,
+		      uint64_t delay_ns)
+{
+	if (t->armed)
+		return;
+	t->ts = ts_from_ns(delay_ns);
+	if (evloop_timeout(d->loop, &t->op, &t->ts)) {
+		log_err("cannot arm a vsock timer");
+		return;
+	}
+	t->armed = true;
+}
+
+/*
+ * Wake up for the next held packet and the next periodic reset. A timer
+ * in flight may be due later than a packet held after it was armed: the
+ * held timer never waits longer than the shortest delay, so such a
+ * packet's due time (at least that delay after it was held) is not missed.
+ */
+static void timers_arm(struct vsock_dev *d)
+{
+	uint64_t held = vsock_muxer_held_next(&d->mx), now;
+
+	if (!d->active || (!held && !d->reset_due))
+		return;
+	now = util_now_ns();
+	if (held)
+		timer_arm(d, &d->held_timer,
+			  MIN(held > now ? held - now : 0, d->held_max_wait));
+	if (d->reset_due)
+		timer_arm(d, &d->reset_timer,
+			  d->reset_due > now ? d->reset_due - now : 0);
+}
+
+static void on_held_timer(struct evloop_op *op, int res, uint32_t flags)
+{
+	struct vsock_dev *d = container_of(op, struct vsock_dev, held_timer.op);
+
+	(void)res;
+	(void)flags;
+	dev_enter(d); /* the clock moves: what is due goes out */
+	d->held_timer.armed = false;
+	dev_leave(d);
+}
+
+static void on_reset_timer(struct evloop_op *op, int res, uint32_t flags)
+{
+	struct vsock_dev *d =
+		container_of(op, struct vsock_dev, reset_timer.op);
+	uint64_t now;
+
+	(void)res;
+	(void)flags;
+	dev_enter(d);
+	d->reset_timer.armed = false;
+	now = util_now_ns();
+	/* Armed before a device reset: the next DRIVER_OK set a new time. */
+	if (d->active && d->reset_due && now >= d->reset_due) {
+		d->reset_due = now + d->fault.reset_period_ns;
+		transport_reset(d);
+	}
+	dev_leave(d);
+}
+
 /* One pass of all work: guest packets in, then packets out. */
 static void vsock_dev_process(struct vsock_dev *d)
 {
 	vsock_dev_sync(d);
+	vsock_muxer_advance(&d->mx, util_now_ns());
+	event_flush(d);
 	tx_process(d);
 	vsock_dev_rx_kick(d);
 	signal_used(d);
+	timers_arm(d);
 }
 
 /* Transport ops (lock held) --------------------------------------------- */
@@ -500,13 +697,12 @@ static void vsock_queue_notify(void *dev, unsigned int q)
 {
 	struct vsock_dev *d = dev;
 
+	(void)q; /* one pass serves every queue */
 	if (!d->started || !pthread_equal(pthread_self(), d->loop_thread)) {
 		/* Only the loop thread may touch the ring: hand it over. */
 		kick(d);
 		return;
 	}
-	if (q == VSOCK_QUEUE_EVENT)
-		return; /* we hold event buffers; we send no events */
 	vsock_dev_process(d);
 }
 
@@ -519,6 +715,9 @@ static int vsock_activate(void *dev)
 		virtio_mmio_has_feature(d->mmio, VIRTIO_VSOCK_F_SEQPACKET);
 	d->be_ops->activate(d->be, tx ? tx->size : 0);
 	d->active = true;
+	d->reset_due = d->fault.reset_period_ns
+			       ? util_now_ns() + d->fault.reset_period_ns
+			       : 0;
 	kick(d);
 	return 0;
 }
@@ -547,13 +746,17 @@ static void vsock_dump(void *dev, FILE *f)
 		held += d->txbufs[i].busy;
 	fprintf(f, "dump: vsock active %d gen %u reset_pending %d conns %u "
 		"rx_pool popped %u lent %u | tx chains held %u | pending rx: "
-		"rst %d ctrl %d data %d credit %d | tx paused %d\n",
+		"rst %d ctrl %d data %d credit %d held %d | tx paused %d | "
+		"transport resets %llu event pending %d\n",
 		d->active, d->gen, d->reset_pending, d->mx.nr_conns, popped,
 		lent, held, vsock_muxer_pending(&d->mx, VSOCK_RX_RST),
 		vsock_muxer_pending(&d->mx, VSOCK_RX_CTRL),
 		vsock_muxer_pending(&d->mx, VSOCK_RX_DATA),
 		vsock_muxer_pending(&d->mx, VSOCK_RX_CREDIT),
-		vsock_muxer_tx_paused(&d->mx));
+		vsock_muxer_pending(&d->mx, VSOCK_RX_HELD),
+		vsock_muxer_tx_paused(&d->mx),
+		(unsigned long long)d->stats.transport_resets,
+		d->event_pending);
 	d->be_ops->dump(d->be, f);
 }
 
@@ -610,6 +813,13 @@ static void on_tick(struct evloop_op *op, int res, uint32_t flags)
 
 /* Lifecycle ------------------------------------------------------------- */
 
+static uint64_t held_max_wait(const struct vsock_fault *f)
+{
+	if (!f->credit_delay_ns || !f->response_delay_ns)
+		return f->credit_delay_ns | f->response_delay_ns;
+	return MIN(f->credit_delay_ns, f->response_delay_ns);
+}
+
 int vsock_dev_create(struct vsock_dev **out, const struct vsock_config *cfg,
 		     struct evloop *loop)
 {
@@ -622,6 +832,8 @@ int vsock_dev_create(struct vsock_dev **out, const struct vsock_config *cfg,
 					    : VSOCK_MUXER_BUF_ALLOC,
 		.timeout_ns = cfg->timeout_ns ? cfg->timeout_ns
 					      : VSOCK_CONN_TIMEOUT_NS,
+		.credit_delay_ns = cfg->fault.credit_delay_ns,
+		.response_delay_ns = cfg->fault.response_delay_ns,
 	};
 	struct vsock_backend_env env;
 	uint64_t tick_ns;
@@ -633,6 +845,10 @@ int vsock_dev_create(struct vsock_dev **out, const struct vsock_config *cfg,
 	d->kick_efd = -1;
 	d->kick_op.handler = on_kick;
 	d->tick_op.handler = on_tick;
+	d->held_timer.op.handler = on_held_timer;
+	d->reset_timer.op.handler = on_reset_timer;
+	d->fault = cfg->fault;
+	d->held_max_wait = held_max_wait(&cfg->fault);
 	d->be_ops = cfg->backend ? cfg->backend : &vsock_uring_backend;
 	ret = vsock_muxer_init(&d->mx, &mx_cfg);
 	if (ret) {
@@ -642,8 +858,7 @@ int vsock_dev_create(struct vsock_dev **out, const struct vsock_config *cfg,
 	tick_ns = MIN(mx_cfg.timeout_ns / 4, 250ull * 1000 * 1000);
 	if (tick_ns < 1000 * 1000)
 		tick_ns = 1000 * 1000;
-	d->tick_ts.tv_sec = (long long)(tick_ns / 1000000000);
-	d->tick_ts.tv_nsec = (long long)(tick_ns % 1000000000);
+	d->tick_ts = ts_from_ns(tick_ns);
 	d->kick_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (d->kick_efd < 0) {
 		ret = -errno;
@@ -722,6 +937,19 @@ void vsock_dev_destroy(struct vsock_dev *d)
 	if (d->kick_efd >= 0)
 		close(d->kick_efd);
 	free(d);
+}
+
+int vsock_dev_transport_reset(struct vsock_dev *d)
+{
+	int ret = 0;
+
+	dev_enter(d);
+	if (d->active)
+		transport_reset(d);
+	else
+		ret = -ENODEV; /* no driver: no connection, nobody to tell */
+	dev_leave(d);
+	return ret;
 }
 
 void vsock_dev_get_stats(struct vsock_dev *d, struct vsock_dev_stats *st)

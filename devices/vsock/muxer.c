@@ -7,7 +7,8 @@
  * for packets that matched no connection (more are dropped; the guest's
  * own timeout covers them, and tx_paused() throttles the guest first).
  * Each connection is on at most one RX list, the one for the most urgent
- * packet it wants, so the lists never grow beyond the table.
+ * packet it wants (or HELD while that must wait), so the lists never grow
+ * beyond the table.
  */
 #include "devices/vsock/muxer.h"
 
@@ -106,13 +107,37 @@ static void rx_append(struct vsock_muxer *mx, struct vsock_mconn *mc,
 	mx->rx[cls].tail = mc;
 }
 
+/* A wanted packet gets its due time when it is first wanted; one that is
+ * no longer wanted (sent, or carried by another packet) forgets it. */
+static void stamp(uint64_t *due, bool want, uint64_t delay, uint64_t now)
+{
+	if (!want)
+		*due = 0;
+	else if (delay && !*due)
+		*due = now + delay;
+}
+
+static void stamp_held(const struct vsock_muxer *mx, struct vsock_mconn *mc)
+{
+	uint32_t want = mc->conn.want;
+
+	stamp(&mc->credit_due, want & VSOCK_WANT_CREDIT_UPDATE,
+	      mx->cfg.credit_delay_ns, mx->now);
+	stamp(&mc->response_due, want & VSOCK_WANT_RESPONSE,
+	      mx->cfg.response_delay_ns, mx->now);
+}
+
 /* The most urgent packet class the connection wants, or NONE. */
-static enum vsock_rx_class wanted(const struct vsock_mconn *mc)
+static enum vsock_rx_class wanted(const struct vsock_muxer *mx,
+				  const struct vsock_mconn *mc)
 {
 	const struct vsock_conn *c = &mc->conn;
 
 	if (c->want & VSOCK_WANT_RST)
 		return VSOCK_RX_RST;
+	/* Nothing of a connection reaches the guest before its RESPONSE. */
+	if (mc->response_due > mx->now)
+		return VSOCK_RX_HELD;
 	if (c->want &
 	    (VSOCK_WANT_RESPONSE | VSOCK_WANT_REQUEST | VSOCK_WANT_SHUTDOWN))
 		return VSOCK_RX_CTRL;
@@ -120,7 +145,8 @@ static enum vsock_rx_class wanted(const struct vsock_mconn *mc)
 	    vsock_conn_peer_credit(c) > 0)
 		return VSOCK_RX_DATA;
 	if (c->want & VSOCK_WANT_CREDIT_UPDATE)
-		return VSOCK_RX_CREDIT;
+		return mc->credit_due > mx->now ? VSOCK_RX_HELD
+						: VSOCK_RX_CREDIT;
 	return VSOCK_RX_NONE;
 }
 
@@ -138,7 +164,10 @@ static void unlink_hash(struct vsock_muxer *mx, struct vsock_mconn *mc)
 /* Re-file the connection after anything changed; free it when done. */
 static void update(struct vsock_muxer *mx, struct vsock_mconn *mc)
 {
-	enum vsock_rx_class cls = wanted(mc);
+	enum vsock_rx_class cls;
+
+	stamp_held(mx, mc);
+	cls = wanted(mx, mc);
 
 	if (cls != mc->rx_class) {
 		rx_remove(mx, mc);
@@ -167,6 +196,32 @@ void vsock_muxer_reply_rst(struct vsock_muxer *mx, const struct vsock_hdr *h)
 	o->type = h->type == VSOCK_TYPE_SEQPACKET ? VSOCK_TYPE_SEQPACKET
 						  : VSOCK_TYPE_STREAM;
 	mx->orphan_count++;
+}
+
+void vsock_muxer_advance(struct vsock_muxer *mx, uint64_t now)
+{
+	struct vsock_mconn *mc = mx->rx[VSOCK_RX_HELD].head, *next;
+
+	mx->now = now;
+	for (; mc; mc = next) {
+		next = mc->rx_next; /* update() may move it to another list */
+		update(mx, mc);
+	}
+}
+
+uint64_t vsock_muxer_held_next(const struct vsock_muxer *mx)
+{
+	const struct vsock_mconn *mc;
+	uint64_t first = 0;
+
+	for (mc = mx->rx[VSOCK_RX_HELD].head; mc; mc = mc->rx_next) {
+		uint64_t due = mc->response_due > mx->now ? mc->response_due
+							  : mc->credit_due;
+
+		if (!first || due < first)
+			first = due;
+	}
+	return first;
 }
 
 bool vsock_muxer_pending(const struct vsock_muxer *mx, enum vsock_rx_class cls)

@@ -12,6 +12,13 @@
  * updates. An RST for a packet that matched no connection is queued in a
  * bounded ring; when it is full the muxer reports back-pressure and the
  * device stops taking guest TX until replies have gone out.
+ *
+ * Held packets (--vsock-fault slow-credit, late-response): a connection
+ * whose CREDIT_UPDATE or RESPONSE must wait is filed on the HELD list
+ * until its due time passes on the muxer's clock, which is the time given
+ * to the last vsock_muxer_advance(); nothing else of it goes out before a
+ * held RESPONSE. At most one packet of each kind per connection is held,
+ * so holding is bounded by the table like every other list.
  */
 #ifndef DEVICES_VSOCK_MUXER_H
 #define DEVICES_VSOCK_MUXER_H
@@ -34,6 +41,8 @@ struct vsock_muxer_config {
 	uint32_t buf_alloc; /* our advertised receive buffer per connection */
 	uint64_t timeout_ns;
 	bool seqpacket; /* VIRTIO_VSOCK_F_SEQPACKET negotiated */
+	uint64_t credit_delay_ns; /* hold each CREDIT_UPDATE this long */
+	uint64_t response_delay_ns; /* hold each RESPONSE this long */
 };
 
 enum vsock_rx_class {
@@ -41,6 +50,7 @@ enum vsock_rx_class {
 	VSOCK_RX_CTRL,
 	VSOCK_RX_DATA,
 	VSOCK_RX_CREDIT,
+	VSOCK_RX_HELD, /* a held packet: not sent before its due time */
 	VSOCK_RX_NR_CLASSES,
 	VSOCK_RX_NONE = VSOCK_RX_NR_CLASSES,
 };
@@ -53,6 +63,8 @@ struct vsock_mconn {
 	enum vsock_rx_class rx_class; /* list it is queued on, or NONE */
 	bool readable; /* the host socket has bytes for the guest */
 	bool released; /* the backend is done with it */
+	/* Due times of a held CREDIT_UPDATE and RESPONSE (0: none). */
+	uint64_t credit_due, response_due;
 };
 
 struct vsock_orphan {
@@ -71,6 +83,7 @@ struct vsock_muxer {
 	} rx[VSOCK_RX_NR_CLASSES];
 	struct vsock_orphan orphans[VSOCK_MUXER_ORPHANS];
 	uint32_t orphan_head, orphan_count;
+	uint64_t now; /* the clock, as vsock_muxer_advance() last set it */
 };
 
 int vsock_muxer_init(struct vsock_muxer *mx,
@@ -95,6 +108,14 @@ struct vsock_tx_result vsock_muxer_tx(struct vsock_muxer *mx,
 
 /* Packets of class `cls` wait for the guest. */
 bool vsock_muxer_pending(const struct vsock_muxer *mx, enum vsock_rx_class cls);
+
+/*
+ * Set the muxer's clock to `now`: held packets whose time has come are
+ * queued for the guest. The device calls it at every entry.
+ */
+void vsock_muxer_advance(struct vsock_muxer *mx, uint64_t now);
+/* The earliest due time of a held packet, or 0 if none is held. */
+uint64_t vsock_muxer_held_next(const struct vsock_muxer *mx);
 
 /* Too many replies waiting: stop taking guest TX for now. */
 bool vsock_muxer_tx_paused(const struct vsock_muxer *mx);

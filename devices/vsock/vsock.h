@@ -19,6 +19,7 @@
 #define DEVICES_VSOCK_VSOCK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -53,6 +54,30 @@ struct vsock_listen_rule {
 	uint32_t guest_port;
 };
 
+/*
+ * --vsock-fault: device behaviour the spec allows that pushes a guest
+ * driver into its corners (README "Fault modes"). 0: off.
+ */
+struct vsock_fault {
+	uint32_t tiny_rx; /* tiny-rx: payload bytes per RX packet, at most */
+	uint64_t credit_delay_ns; /* slow-credit: CREDIT_UPDATE held so long */
+	uint64_t response_delay_ns; /* late-response: RESPONSE held so long */
+	uint64_t reset_period_ns; /* transport-reset@S: every S from DRIVER_OK */
+};
+
+#define VSOCK_FAULT_TINY_RX_DEFAULT 64u
+#define VSOCK_FAULT_CREDIT_DELAY_MS 500u
+#define VSOCK_FAULT_RESPONSE_DELAY_MS 1500u
+#define VSOCK_FAULT_DELAY_MAX_MS 10000u
+
+/*
+ * Parse a --vsock-fault argument, MODE[,MODE], into `f` (modes given
+ * before are kept). Returns 0, or -EINVAL with a reason naming the mode in
+ * `why`. No I/O.
+ */
+int vsock_parse_faults(const char *spec, struct vsock_fault *f, char *why,
+		       size_t why_size);
+
 struct vsock_config {
 	uint64_t guest_cid;
 	/* Hybrid socket; guest port P defaults to "<uds>_<P>". NULL: none,
@@ -69,6 +94,7 @@ struct vsock_config {
 	 * at most pcap_snaplen payload bytes each (0: all). */
 	const char *pcap_path;
 	uint32_t pcap_snaplen;
+	struct vsock_fault fault; /* --vsock-fault */
 	/* NULL: host sockets on io_uring; tests put a fake here. */
 	const struct vsock_backend_ops *backend;
 };
@@ -100,6 +126,13 @@ int vsock_dev_start(struct vsock_dev *d);
 /* Close every host connection and listener, remove the socket files we
  * created. The event loop must no longer run. */
 void vsock_dev_destroy(struct vsock_dev *d);
+/*
+ * A transport reset (VIRTIO_VSOCK_EVENT_TRANSPORT_RESET): drop every
+ * connection (host peers see a close) and tell the driver through the
+ * event queue. Event loop thread, after vsock_dev_start(). Returns 0, or
+ * -ENODEV while no driver is live (there is nothing to reset).
+ */
+int vsock_dev_transport_reset(struct vsock_dev *d);
 
 struct vsock_dev_stats {
 	uint64_t tx_packets, rx_packets; /* guest -> device, device -> guest */
@@ -107,6 +140,8 @@ struct vsock_dev_stats {
 	uint64_t conns_opened, conns_refused;
 	uint64_t tx_dropped; /* malformed or invalid guest packets */
 	uint64_t pcap_records, pcap_dropped; /* --vsock-pcap */
+	uint64_t transport_resets;
+	uint64_t events_rejected; /* malformed event buffers */
 	uint32_t conns_live;
 };
 void vsock_dev_get_stats(struct vsock_dev *d, struct vsock_dev_stats *st);

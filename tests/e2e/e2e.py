@@ -23,6 +23,12 @@ Cases:
                           VMM_E2E_VSOCK_CONNS (16), VMM_E2E_VSOCK_STEPS
                           (comma list, default all), VMM_E2E_VSOCK_CPUS (2)
 
+  vsock-reset VMM TOP     vmm.test=vsockreset: connections held both ways,
+                          a transport reset (SIGUSR2 to the VMM) resets
+                          them and the control connection in the guest
+                          and closes their host ends; then the guest's
+                          listener and new connections work (one boot)
+
   unpriv VMM TOP          vsock steps with the VMM unprivileged: no
                           uid 0, no groups, no capabilities, only its own
                           /dev/kvm node and its socket directory
@@ -145,6 +151,12 @@ def case_cli(vmm):
              "--vsock-cid"),
             (["--kernel", garbage, "--cpu-compat", "fast"], "--cpu-compat"),
             (["--kernel", garbage, "--seccomp", "strict"], "--seccomp"),
+            (["--kernel", garbage, "--vsock-cid", "3", "--vsock-fault",
+              "tiny-rx,bogus"], "--vsock-fault: unknown mode 'bogus'"),
+            (["--kernel", garbage, "--vsock-cid", "3", "--vsock-fault",
+              "slow-credit=0"], "--vsock-fault: bad value"),
+            (["--kernel", garbage, "--vsock-fault", "tiny-rx"],
+             "--vsock-fault needs --vsock-cid"),
             (["--kernel", garbage, "--bogus"], "--bogus"),
             (["--kernel"], "--kernel"),
             (["--memory", "64"], "--kernel"),
@@ -469,16 +481,36 @@ time.sleep(3600)
 """
 
 
-class VsockHost(proto.Host):
-    """Listeners and actions for one guest run; all checks go to check()."""
+class XferHost(proto.Host):
+    """A host half whose guest asks for xfers to its listeners (CTL_H2G);
+    failures go to check()."""
 
     def __init__(self, d):
         super().__init__(d, VSOCK_IO_TIMEOUT)
+        self.commands[proto.CTL_H2G] = self.ctl_h2g
+
+    def failed(self, what, why):
+        check(False, "host %s: %s" % (what, why))
+
+    def h2g(self, port, seed, size, reply):
+        with self.hybrid_connect(port) as s:
+            return proto.xfer_send(s, seed, size, reply)
+
+    def ctl_h2g(self, port, n, size, seed, reply):
+        for i in range(n):
+            self.start(self.h2g, port, seed + i, size, reply)
+        return proto.CTL_OK
+
+
+class VsockHost(XferHost):
+    """Listeners and actions for one guest run; all checks go to check()."""
+
+    def __init__(self, d):
+        super().__init__(d)
         self.served = {}
         self.killed_after = None
         self.tcp_port = self.free_port()
         self.commands.update({proto.CTL_HELLO: self.ctl_hello,
-                              proto.CTL_H2G: self.ctl_h2g,
                               proto.CTL_SOCAT: self.ctl_socat,
                               proto.CTL_TCP: self.ctl_tcp,
                               proto.CTL_SEQ: self.ctl_seq})
@@ -500,9 +532,6 @@ class VsockHost(proto.Host):
         check(self.killer.stdout.readline().strip() == "listening",
               "killable host peer listens on <uds>_%d" % proto.VT_PORT_KILL)
         threading.Thread(target=self.kill_peer, daemon=True).start()
-
-    def failed(self, what, why):
-        check(False, "host %s: %s" % (what, why))
 
     def connection_done(self, name, why):
         super().connection_done(name, why)
@@ -543,10 +572,6 @@ class VsockHost(proto.Host):
         self.killer.wait()
 
     # Host-initiated connections.
-    def h2g(self, port, seed, size, reply):
-        with self.hybrid_connect(port) as s:
-            return proto.xfer_send(s, seed, size, reply)
-
     def tcp(self, port, seed, size, reply):
         with socket.create_connection(("127.0.0.1", self.tcp_port),
                                       timeout=VSOCK_IO_TIMEOUT) as s:
@@ -612,11 +637,6 @@ class VsockHost(proto.Host):
         why = self.refused_handshakes()
         return "%s %s" % (proto.CTL_DONE_FAIL, why) if why else \
             proto.CTL_DONE_OK
-
-    def ctl_h2g(self, port, n, size, seed, reply):
-        for i in range(n):
-            self.start(self.h2g, port, seed + i, size, reply)
-        return proto.CTL_OK
 
     def ctl_socat(self, port, n, size, seed, reply):
         self.start(self.socat, port, seed, size, reply)
@@ -704,6 +724,114 @@ def vsock_boot(vmm, kernel, vmm_args, tests, status, wrap=(), steps=None):
     print("elapsed: guest init at %s s, VMM exit after %.1f s wall" % (
         m.group(1) if m else "?", p.elapsed))
     return out
+
+
+# --- vsock-reset: the host half of vmm.test=vsockreset --------------------
+
+
+class ResetHost(XferHost):
+    """Connections held open both ways until the guest asks for the
+    transport reset (CTL_RESET: SIGUSR2 to the VMM), which must close them;
+    then the xfers of an ordinary run."""
+
+    def __init__(self, d):
+        super().__init__(d)
+        self.proc = None  # the VMM, once it runs
+        self.reset_at = None  # when the signal went
+        self.closed = {}  # held connection -> s after the signal it closed
+        self.commands.update({proto.CTL_HOLD: self.ctl_hold,
+                              proto.CTL_RESET: self.ctl_reset})
+        self.listen_port(proto.VT_PORT_CTL, "control", self.control)
+        self.listen_port(proto.VT_PORT_SINK, "sink", proto.xfer_recv)
+        self.listen_port(proto.VT_PORT_HOLD, "guest connection",
+                         lambda c: self.hold(c, "guest connection", False))
+
+    def hold(self, sock, name, greet):
+        """Say or check the hello, then wait for the close: EOF (or a
+        reset) and no byte more, after the signal."""
+        hello = proto.VT_HOLD_HELLO.encode()
+        if greet:
+            sock.sendall(hello)
+        elif proto.recv_all(sock, len(hello)) != hello:
+            return "no hello"
+        try:
+            rest = proto.recv_to_eof(sock)
+        except ConnectionResetError:
+            rest = b""
+        with self.lock:
+            self.closed[name] = (None if self.reset_at is None else
+                                 time.monotonic() - self.reset_at)
+        self.log("%s closed" % name)
+        return "%d bytes before the close" % len(rest) if rest else None
+
+    def ctl_hold(self, port):
+        s = self.hybrid_connect(port)
+        threading.Thread(target=self.serve, args=(
+            s, "host connection",
+            lambda c: self.hold(c, "host connection", True)),
+            daemon=True).start()
+        return proto.CTL_OK
+
+    def ctl_reset(self):
+        with self.lock:
+            self.reset_at = time.monotonic()
+        self.log("transport reset: SIGUSR2 to the VMM")
+        self.proc.send_signal(signal.SIGUSR2)
+        return None  # the reset closes this connection: no answer
+
+    def connection_done(self, name, why):
+        if name == "control" and self.reset_at is not None and \
+                why and why.startswith("ConnectionResetError"):
+            return  # the control connection the reset ended
+        super().connection_done(name, why)
+
+
+def case_vsock_reset(vmm, top):
+    """A transport reset mid-run (one boot): the guest's connections both
+    ways and its control connection are reset, host peers see them
+    close, the guest's listener takes a new host connection and a new
+    guest connection works."""
+    need_kvm()
+    kernel = bundled_kernel(top, kernel_format())
+    d = tempfile.mkdtemp(prefix="vmm-reset-")
+    host = ResetHost(d)
+    cmd = [vmm, "--kernel", kernel, "--memory", "128", "--vsock-cid", "3",
+           "--vsock-uds", host.uds, "--vsock-timeout-ms", "30000", "--stats",
+           "--cmdline", "quiet vmm.test=vsockreset vmm.code=42 "
+           "vmm.vsock_size=65536"]
+    print("running: " + " ".join(cmd), flush=True)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, errors="replace")
+    host.proc = proc
+    try:
+        out, err = proc.communicate(timeout=BOOT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        check(False, "the VMM finished within %d s (killed)" % BOOT_TIMEOUT)
+    finally:
+        host.close()
+        shutil.rmtree(d, ignore_errors=True)
+    print("--- exit %d; stdout tail:" % proc.returncode)
+    print("\n".join(out.splitlines()[-25:]))
+    print("--- stderr:")
+    print(err)
+    for what in ("control", "guest connection", "host connection"):
+        check("vmm-test: vsockreset %s: ECONNRESET" % what in out,
+              "the guest's %s was reset" % what)
+    check(host.reset_at is not None, "the guest asked for the reset")
+    for what in ("guest connection", "host connection"):
+        after = host.closed.get(what)
+        check(after is not None,
+              "the host end of the %s closed after the signal (%s)" % (
+                  what, "at %.2f s" % after if after is not None else
+                  "never, or before"))
+    check("vmm-test: vsockreset ok" in out,
+          "after it: the same guest listener and new connections work")
+    check(re.search(r"^stat: vsock_transport_resets 1$", err, re.M),
+          "the VMM counts one transport reset")
+    check(proc.returncode == 42, "exit status 42 (got %d)" % proc.returncode)
 
 
 # --- unpriv: the VMM as a user with no privilege but /dev/kvm ------------
@@ -959,7 +1087,8 @@ def main():
     {"cli": case_cli, "dtb": case_dtb, "mini": case_mini,
      "seccomp": case_seccomp,
      "guest": case_guest, "panic": case_panic,
-     "vsock": case_vsock, "soak": case_soak, "stock": case_stock,
+     "vsock": case_vsock, "vsock-reset": case_vsock_reset,
+     "soak": case_soak, "stock": case_stock,
      "unpriv": case_unpriv}[case](*args)
     print("%d passed, %d failed" % (0 if failures else 1,
                                     1 if failures else 0))

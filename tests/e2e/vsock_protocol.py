@@ -271,7 +271,8 @@ class Host:
         self.pending = []
         self.results = []
         self.errors = []
-        # Control word -> handler(*int_args) -> the answer line.
+        # Control word -> handler(*int_args) -> the answer line (None:
+        # no answer).
         self.commands = {CTL_WAIT: self.wait}
 
     def log(self, msg):
@@ -371,7 +372,8 @@ class Host:
             args = [int(a) for a in cmd[1:] if a.isdigit()]
             fn = self.commands.get(cmd[0])
             answer = fn(*args) if fn else "FAIL unknown command"
-            c.sendall(answer.encode() + b"\n")
+            if answer is not None:  # None: a command with no answer
+                c.sendall(answer.encode() + b"\n")
 
     def hybrid_connect(self, port, kind=socket.SOCK_STREAM):
         """Connect to the guest's port through the hybrid socket."""

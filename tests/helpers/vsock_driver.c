@@ -807,6 +807,33 @@ static int used_rx(struct vsock_driver *d)
 	return n;
 }
 
+/* VIRTIO_VSOCK_EVENT_TRANSPORT_RESET, handled as Linux does. */
+static void transport_reset(struct vsock_driver *d)
+{
+	unsigned int i;
+
+	d->cfg.dev.guest_cid =
+		mmio_driver_read(d->m, VIRTIO_MMIO_CONFIG) |
+		(uint64_t)mmio_driver_read(d->m, VIRTIO_MMIO_CONFIG + 4) << 32;
+	for (i = 0; i < DRV_BUCKETS; i++) {
+		struct vsock_sock *s;
+
+		while ((s = d->buckets[i])) {
+			sock_unhash(s);
+			s->state = VSOCK_SOCK_CLOSED;
+			s->err = -ECONNRESET;
+			if (s->orphan && !s->close_wait)
+				sock_free(s);
+		}
+	}
+	d->st.transport_resets++;
+}
+
+static bool ev_usable(enum vsock_driver_ev_layout kind)
+{
+	return kind == VSOCK_DRV_EV_ROOMY || kind == VSOCK_DRV_EV_EXACT;
+}
+
 static int used_ev(struct vsock_driver *d)
 {
 	struct vq_driver *ev = &d->q[VSOCK_QUEUE_EVENT];
@@ -819,20 +846,40 @@ static int used_ev(struct vsock_driver *d)
 		n++;
 		if (id >= DRV_EV_BUFS || !(d->ev_outstanding & (1ull << id)))
 			vsock_driver_fail(d, "event used id %u not posted", id);
+		d->ev_outstanding &= ~(1ull << id);
+		d->st.events++;
+		if (!ev_usable(d->ev_kind[id])) {
+			/* Malformed: back unused, never written. */
+			if (len)
+				vsock_driver_fail(d, "device wrote %u bytes "
+						  "into bad event buffer %u",
+						  len, id);
+			d->st.events_rejected++;
+			continue;
+		}
 		if (len != 4 || get_le32(host(d, b, 4)) != 0)
 			vsock_driver_fail(d, "bad event: len %u id %u", len,
 					  get_le32(host(d, b, 4)));
-		d->ev_outstanding &= ~(1ull << id);
-		d->st.events++;
+		transport_reset(d);
 	}
 	return n;
 }
 
 static void post_ev(struct vsock_driver *d)
 {
+	static const struct {
+		uint32_t len;
+		uint16_t flags;
+	} kinds[] = {
+		[VSOCK_DRV_EV_ROOMY] = { 8, VQ_DESC_F_WRITE },
+		[VSOCK_DRV_EV_EXACT] = { 4, VQ_DESC_F_WRITE },
+		[VSOCK_DRV_EV_SHORT] = { 2, VQ_DESC_F_WRITE },
+		[VSOCK_DRV_EV_READONLY] = { 8, 0 },
+	};
 	struct vq_driver *ev = &d->q[VSOCK_QUEUE_EVENT];
+	enum vsock_driver_ev_layout kind = d->ev_layout;
 
-	while (vq_driver_nr_free(ev)) {
+	while (kind != VSOCK_DRV_EV_NONE && vq_driver_nr_free(ev)) {
 		struct vq_driver_buf buf = { d->ev_base, 8, true };
 		int head = vq_driver_add_chain(ev, &buf, 1);
 
@@ -843,8 +890,10 @@ static void post_ev(struct vsock_driver *d)
 		vq_driver_set_desc(ev, (uint16_t)head,
 				   &(struct vq_driver_desc){
 					   d->ev_base + 8ull * (unsigned)head,
-					   8, VQ_DESC_F_WRITE, 0 });
+					   kinds[kind].len, kinds[kind].flags,
+					   0 });
 		d->ev_outstanding |= 1ull << head;
+		d->ev_kind[head] = (uint8_t)kind;
 		d->need_kick[VSOCK_QUEUE_EVENT] = true;
 	}
 }
@@ -1271,6 +1320,7 @@ void vsock_driver_create(struct vsock_driver *d,
 		d->cfg.loop_timeout_us = 2000;
 	d->rng = 0x5eed;
 	d->next_port = 49152;
+	d->ev_layout = d->cfg.ev_layout;
 
 	d->tx_slot_size = DRV_TX_SLOT;
 	d->rx_slot_size = align_up32(d->cfg.rx_buf_size + 64 + 64, DRV_PAGE);

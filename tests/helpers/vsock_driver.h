@@ -48,6 +48,15 @@ enum vsock_driver_tx_layout {
 	VSOCK_DRV_TX_NR_LAYOUTS,
 };
 
+/* What the driver posts on the event queue (d->ev_layout). */
+enum vsock_driver_ev_layout {
+	VSOCK_DRV_EV_ROOMY, /* 8 writable bytes: more than an event needs */
+	VSOCK_DRV_EV_EXACT, /* 4 writable bytes, as Linux posts them */
+	VSOCK_DRV_EV_SHORT, /* 2 writable bytes: the device must reject it */
+	VSOCK_DRV_EV_READONLY, /* 8 read-only bytes: rejected likewise */
+	VSOCK_DRV_EV_NONE, /* nothing (buffers already posted stay) */
+};
+
 /* How an RX buffer is laid out in descriptors. */
 enum vsock_driver_rx_layout {
 	VSOCK_DRV_RX_LINEAR, /* one writable descriptor */
@@ -66,6 +75,7 @@ struct vsock_driver_config {
 	bool no_event_idx; /* do not negotiate EVENT_IDX */
 	bool no_indirect; /* do not negotiate INDIRECT_DESC */
 	bool seqpacket; /* negotiate VIRTIO_VSOCK_F_SEQPACKET */
+	enum vsock_driver_ev_layout ev_layout; /* the first event buffers */
 	/* Look at used rings without waiting for an interrupt (else a
 	 * missing interrupt is a protocol violation). */
 	bool poll_used;
@@ -136,6 +146,8 @@ struct vsock_driver_stats {
 	uint64_t tx_pkts;
 	uint64_t strays; /* packets for no socket (answered by RST) */
 	uint64_t events; /* event queue buffers used */
+	uint64_t transport_resets; /* TRANSPORT_RESET events handled */
+	uint64_t events_rejected; /* malformed event buffers given back */
 	uint64_t notifies, requeues;
 	uint64_t dev_cpu_ns; /* with measure_cpu */
 };
@@ -158,6 +170,13 @@ struct vsock_driver {
 	unsigned int drop_irqs;
 	/* Likewise lose the next `drop_notifies` queue notifications. */
 	unsigned int drop_notifies;
+	/*
+	 * What event buffers to post from now on. A TRANSPORT_RESET event
+	 * is handled as Linux does: every connected socket (those waiting
+	 * to be accepted too) is closed with -ECONNRESET without a packet,
+	 * the CID is read again from config space, listeners stay.
+	 */
+	enum vsock_driver_ev_layout ev_layout;
 
 	/* private */
 	uint64_t irqs_seen;
@@ -178,6 +197,7 @@ struct vsock_driver {
 	unsigned int rx_nr_free, rx_posted;
 	bool *ev_posted;
 	uint64_t ev_outstanding; /* bitmask of event heads posted */
+	uint8_t ev_kind[8]; /* enum vsock_driver_ev_layout of each head */
 	uint64_t raw_outstanding; /* raw TX chains in flight (tests) */
 
 	struct vsock_hdr *ctrlq; /* control packets waiting for a TX slot */

@@ -6,16 +6,20 @@
  * Cases: device basics (config, features), every TX and RX descriptor
  * layout, malformed chains and headers, connection setup both ways
  * (including the hybrid handshake and TCP rules), credit, and device
- * reset. The harness fails a test on any protocol violation it sees.
+ * reset, the transport reset and its event buffers, and the fault modes
+ * (--vsock-fault). The harness fails a test on any protocol violation it
+ * sees.
  */
 #include <check.h>
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "devices/vsock/host.h" /* VSOCK_HANDSHAKE_PENDING_MAX */
@@ -1270,25 +1274,23 @@ START_TEST(device_reset_closes_host_connections)
 }
 END_TEST
 
-START_TEST(reset_with_data_in_flight)
+/* Four conversations with `p` (started here) on PORT, traffic both ways
+ * under way: host receives hold lent RX buffers, host sends TX chains. */
+static void traffic_in_flight(struct vsock_host_peer *p, struct vsock_sock **s)
 {
-	struct vsock_host_peer p = { .accept_n = 4, .random_writes = true };
-	struct vsock_sock *s[4];
 	unsigned int i, rounds;
 	uint8_t buf[4096];
 
-	start_default();
-	p.lfd = listen_port(PORT);
-	p.guest_len = len_300k;
-	p.host_len = len_300k;
-	vsock_host_peer_start(&p);
+	p->lfd = listen_port(PORT);
+	p->guest_len = len_300k;
+	p->host_len = len_300k;
+	vsock_host_peer_start(p);
 	for (i = 0; i < 4; i++) {
 		uint64_t id = i + 1;
 
 		ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s[i]), 0);
 		ck_assert_int_eq(vsock_driver_send(s[i], &id, 8), 0);
 	}
-	/* Traffic both ways, then pull the plug. */
 	for (rounds = 0; rounds < 50; rounds++) {
 		for (i = 0; i < 4; i++) {
 			pattern_fill(2 * (i + 1) + 1, s[i]->tx_bytes - 8, buf,
@@ -1298,6 +1300,16 @@ START_TEST(reset_with_data_in_flight)
 		}
 		vsock_driver_pump(&d, 0);
 	}
+}
+
+START_TEST(reset_with_data_in_flight)
+{
+	struct vsock_host_peer p = { .accept_n = 4, .random_writes = true };
+	struct vsock_sock *s[4];
+
+	start_default();
+	/* Traffic both ways, then pull the plug. */
+	traffic_in_flight(&p, s);
 	mmio_driver_write(d.m, VIRTIO_MMIO_STATUS, 0);
 	vsock_driver_settle(&d, 3);
 	vsock_flow_join_peer(&d, &p); /* every host connection ended */
@@ -1305,6 +1317,441 @@ START_TEST(reset_with_data_in_flight)
 	still_works();
 	vsock_host_peer_free(&p);
 	close(p.lfd);
+}
+END_TEST
+
+/* ---- transport reset ---- */
+
+#define NS_PER_S 1000000000ull
+
+/* Pump until the driver handled `n` TRANSPORT_RESET events in all. */
+static void pump_until_resets(uint64_t n)
+{
+	uint64_t t0 = util_now_ns();
+
+	while (d.st.transport_resets < n) {
+		vsock_driver_pump(&d, 10000);
+		ck_assert_msg(util_now_ns() - t0 < 5 * NS_PER_S,
+			      "no TRANSPORT_RESET event for 5 s");
+	}
+}
+
+/* The host end `fd` sees the close within 5 s (EOF or a reset, no data),
+ * and is closed. */
+static void host_sees_close(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char buf[64];
+
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	ck_assert_int_le(read(fd, buf, sizeof(buf)), 0);
+	close(fd);
+}
+
+/* A guest connection to PORT and a host one to the guest's GUEST_PORT. */
+struct both_ways {
+	int lfd, fd; /* the host listener of PORT, the accepted end */
+	struct hybrid_client hc; /* its fd: the host end of h2g */
+	struct vsock_sock *g2h, *h2g;
+};
+
+static void open_both_ways(struct both_ways *c)
+{
+	pthread_t t;
+
+	c->lfd = listen_port(PORT);
+	vsock_driver_listen(&d, GUEST_PORT);
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &c->g2h), 0);
+	c->fd = accept(c->lfd, NULL, NULL);
+	ck_assert_int_ge(c->fd, 0);
+	c->hc = (struct hybrid_client){ .uds = hd.uds, .port = GUEST_PORT };
+	t = vsock_host_thread(hybrid_thread, &c->hc);
+	c->h2g = vsock_driver_accept(&d);
+	while (pthread_tryjoin_np(t, NULL))
+		vsock_driver_pump(&d, 1000);
+	ck_assert_int_ge(c->hc.fd, 0);
+}
+
+/* Guest socket `s` was reset by the event, not by an RST; freed. */
+static void reset_by_event(struct vsock_sock *s)
+{
+	ck_assert_int_eq(s->state, VSOCK_SOCK_CLOSED);
+	ck_assert_int_eq(s->err, -ECONNRESET);
+	ck_assert(!s->got_rst);
+	ck_assert_int_eq(vsock_driver_send(s, "x", 1), -ECONNRESET);
+	vsock_driver_close(s, false);
+}
+
+/* A transport reset: both host ends see the close at once. */
+static void reset_host_side(struct both_ways *c)
+{
+	ck_assert_int_eq(vsock_dev_transport_reset(d.dev), 0);
+	host_sees_close(c->fd);
+	host_sees_close(c->hc.fd);
+}
+
+static void reset_by_event_both(struct both_ways *c)
+{
+	reset_by_event(c->g2h);
+	reset_by_event(c->h2g);
+}
+
+/* The device's state dump contains `needle`. */
+static bool dump_has(const char *needle)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	bool found;
+
+	ck_assert_ptr_nonnull(f);
+	virtio_mmio_dump(d.m, f);
+	fclose(f);
+	found = strstr(buf, needle) != NULL;
+	if (!found)
+		fprintf(stderr, "dump has no '%s':\n%s", needle, buf);
+	free(buf);
+	return found;
+}
+
+/* Nothing of the old connections is left in the device. */
+static void device_holds_nothing(void)
+{
+	struct vsock_dev_stats st;
+
+	vsock_driver_settle(&d, 3);
+	vsock_dev_get_stats(d.dev, &st);
+	ck_assert_uint_eq(st.conns_live, 0);
+	ck_assert(dump_has(" lent 0 | tx chains held 0 "));
+	ck_assert(dump_has("dump: vsock backend tx chains queued 0 buffered "
+			   "0 B\n"));
+}
+
+/* After the reset: the guest's listener takes a new host connection,
+ * and a new guest connection works. */
+static void works_both_ways_again(void)
+{
+	struct hybrid_client hc = { .uds = hd.uds, .port = GUEST_PORT };
+
+	hybrid_serve(&hc, vsock_host_thread(hybrid_thread, &hc));
+	still_works();
+}
+
+START_TEST(transport_reset_drops_every_connection)
+{
+	struct vsock_driver_config cfg = base_cfg();
+	struct vsock_dev_stats st;
+	struct both_ways c;
+
+	/* Linux posts 4-byte event buffers; larger ones are fine too. */
+	cfg.ev_layout = _i ? VSOCK_DRV_EV_EXACT : VSOCK_DRV_EV_ROOMY;
+	start(&cfg);
+	open_both_ways(&c);
+	/* The host side goes at once, the guest's when the event comes. */
+	reset_host_side(&c);
+	pump_until_resets(1);
+	reset_by_event_both(&c);
+	ck_assert_uint_eq(d.cfg.dev.guest_cid, CID); /* read again */
+	device_holds_nothing();
+	vsock_dev_get_stats(d.dev, &st);
+	ck_assert_uint_eq(st.transport_resets, 1);
+	ck_assert_uint_eq(d.st.strays, 0);
+	works_both_ways_again();
+	close(c.lfd);
+}
+END_TEST
+
+START_TEST(transport_reset_with_data_in_flight)
+{
+	struct vsock_host_peer p = { .accept_n = 4, .random_writes = true };
+	struct vsock_sock *s[4];
+	unsigned int i;
+
+	start_default();
+	traffic_in_flight(&p, s);
+	ck_assert_int_eq(vsock_dev_transport_reset(d.dev), 0);
+	pump_until_resets(1);
+	vsock_flow_join_peer(&d, &p); /* every host connection ended */
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_eq(s[i]->err, -ECONNRESET);
+		vsock_driver_close(s[i], false);
+	}
+	/* Every chain came back, nothing is buffered: no leak. */
+	device_holds_nothing();
+	still_works();
+	vsock_host_peer_free(&p);
+	close(p.lfd);
+}
+END_TEST
+
+/*
+ * Malformed event buffers (too short for an event, read-only) go back
+ * unused and counted; the reset still happens on the host side, and the
+ * event goes out in the first good buffer the driver posts.
+ */
+START_TEST(bad_event_buffers_are_rejected)
+{
+	struct vsock_driver_config cfg = base_cfg();
+	struct vsock_dev_stats st;
+	struct both_ways c;
+
+	cfg.ev_layout = _i ? VSOCK_DRV_EV_READONLY : VSOCK_DRV_EV_SHORT;
+	start(&cfg);
+	d.ev_layout = VSOCK_DRV_EV_NONE; /* no more of them */
+	open_both_ways(&c);
+	test_log_expect(8);
+	reset_host_side(&c);
+	vsock_driver_settle(&d, 3);
+	ck_assert_uint_eq(d.st.events_rejected, 8);
+	vsock_dev_get_stats(d.dev, &st);
+	ck_assert_uint_eq(st.events_rejected, 8);
+	ck_assert_uint_eq(d.st.transport_resets, 0);
+	ck_assert_uint_eq(mmio_driver_read(d.m, VIRTIO_MMIO_STATUS) &
+				  VIRTIO_STATUS_DEVICE_NEEDS_RESET,
+			  0);
+	d.ev_layout = VSOCK_DRV_EV_EXACT;
+	pump_until_resets(1);
+	reset_by_event_both(&c);
+	works_both_ways_again();
+	close(c.lfd);
+}
+END_TEST
+
+/*
+ * No event buffer posted: the host side is reset at once, and the event
+ * waits for a buffer. The guest, not told yet, may open connections
+ * meanwhile; it drops them when the event comes, and so does the device.
+ */
+START_TEST(event_waits_for_a_buffer)
+{
+	struct vsock_driver_config cfg = base_cfg();
+	struct vsock_sock *meanwhile;
+	struct vsock_dev_stats st;
+	struct both_ways c;
+	int fd;
+
+	cfg.ev_layout = VSOCK_DRV_EV_NONE;
+	start(&cfg);
+	open_both_ways(&c);
+	reset_host_side(&c);
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &meanwhile), 0);
+	fd = accept(c.lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	vsock_driver_settle(&d, 3);
+	ck_assert_uint_eq(d.st.events, 0);
+	d.ev_layout = VSOCK_DRV_EV_ROOMY;
+	pump_until_resets(1);
+	host_sees_close(fd);
+	reset_by_event_both(&c);
+	reset_by_event(meanwhile);
+	device_holds_nothing();
+	vsock_dev_get_stats(d.dev, &st);
+	ck_assert_uint_eq(st.transport_resets, 1); /* one reset, one event */
+	ck_assert_uint_eq(d.st.events, 1);
+	works_both_ways_again();
+	close(c.lfd);
+}
+END_TEST
+
+START_TEST(transport_reset_without_driver)
+{
+	start_default();
+	mmio_driver_write(d.m, VIRTIO_MMIO_STATUS, 0);
+	vsock_driver_settle(&d, 3);
+	ck_assert_int_eq(vsock_dev_transport_reset(d.dev), -ENODEV);
+	vsock_driver_reprobe(&d);
+	still_works();
+}
+END_TEST
+
+/* ---- fault modes ---- */
+
+#define MS_NS 1000000ull
+
+/* Every second from DRIVER_OK; connections opened between two resets
+ * go with the second. */
+START_TEST(fault_transport_reset_repeats)
+{
+	struct vsock_driver_config cfg = base_cfg();
+	struct vsock_dev_stats st;
+	uint64_t t0, t1;
+	struct both_ways c;
+
+	cfg.dev.fault.reset_period_ns = NS_PER_S;
+	t0 = util_now_ns();
+	start(&cfg);
+	pump_until_resets(1);
+	t1 = util_now_ns();
+	ck_assert_uint_ge(t1 - t0, NS_PER_S);
+	open_both_ways(&c);
+	pump_until_resets(2);
+	ck_assert_uint_ge(util_now_ns() - t1, 900 * MS_NS);
+	host_sees_close(c.fd);
+	host_sees_close(c.hc.fd);
+	reset_by_event_both(&c);
+	vsock_dev_get_stats(d.dev, &st);
+	ck_assert_uint_eq(st.transport_resets, 2);
+	close(c.lfd);
+}
+END_TEST
+
+static uint32_t rw_max; /* largest RW payload seen */
+static unsigned int rw_count, eom_count;
+static bool eom_last; /* the last RW packet seen ended a message */
+
+static bool record_rw(struct vsock_driver *drv, const struct vsock_hdr *h,
+		      const uint8_t *data)
+{
+	(void)drv;
+	(void)data;
+	if (h->op != VSOCK_OP_RW)
+		return false;
+	rw_max = h->len > rw_max ? h->len : rw_max;
+	rw_count++;
+	eom_last = h->flags & VSOCK_SEQ_EOM;
+	eom_count += eom_last;
+	return false; /* the sockets take it as usual */
+}
+
+static struct vsock_driver_config tiny_rx_cfg(void)
+{
+	struct vsock_driver_config cfg = base_cfg();
+
+	cfg.dev.fault.tiny_rx = 64;
+	cfg.rx_buf_size = 65536 + VSOCK_HDR_SIZE; /* room is not the limit */
+	cfg.rx_hook = record_rw;
+	rw_max = rw_count = eom_count = 0;
+	return cfg;
+}
+
+START_TEST(fault_tiny_rx_stream)
+{
+	struct vsock_driver_config cfg = tiny_rx_cfg();
+	struct vsock_host_peer p = { .accept_n = 2, .random_writes = true };
+
+	start(&cfg);
+	p.lfd = listen_port(PORT);
+	converse(&p, 2, len_4k, len_300k); /* every byte checked, in order */
+	ck_assert_uint_eq(rw_max, 64);
+	ck_assert_uint_ge(rw_count, 2 * 300 * 1024 / 64);
+	vsock_host_peer_free(&p);
+	close(p.lfd);
+}
+END_TEST
+
+/* A SEQPACKET message arrives in 64-byte pieces, EOM on the last only. */
+START_TEST(fault_tiny_rx_seqpacket)
+{
+	struct vsock_driver_config cfg = tiny_rx_cfg();
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int lfd = socket(AF_UNIX, SOCK_SEQPACKET, 0), fd;
+	struct vsock_sock *s;
+	uint8_t msg[1000], got[1000];
+
+	cfg.seqpacket = true;
+	start(&cfg);
+	vsock_host_port_path(&hd, PORT, sun.sun_path, sizeof(sun.sun_path));
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(listen(lfd, 1), 0);
+	s = vsock_driver_connect_start(&d, PORT, VSOCK_TYPE_SEQPACKET);
+	while (s->state == VSOCK_SOCK_CONNECTING)
+		vsock_driver_pump(&d, 1000);
+	ck_assert_int_eq(s->state, VSOCK_SOCK_ESTABLISHED);
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	pattern_fill(3, 0, msg, sizeof(msg));
+	ck_assert_int_eq(send(fd, msg, sizeof(msg), 0), (int)sizeof(msg));
+	ck_assert_int_eq(vsock_driver_recv_all(s, got, sizeof(got)), 0);
+	ck_assert_int_eq(memcmp(got, msg, sizeof(msg)), 0);
+	ck_assert_uint_eq(rw_max, 64);
+	ck_assert_uint_eq(rw_count, (sizeof(msg) + 63) / 64);
+	ck_assert_uint_eq(eom_count, 1);
+	ck_assert(eom_last);
+	vsock_driver_close(s, true);
+	close(fd);
+	close(lfd);
+}
+END_TEST
+
+/* Held CREDIT_UPDATEs: late, carrying the credit of when they leave, and
+ * never lost (a transfer beyond the credit needs every one). */
+START_TEST(fault_slow_credit)
+{
+	struct vsock_driver_config cfg = base_cfg();
+	struct vsock_host_peer p = { .accept_n = 1, .random_writes = true };
+	int lfd = listen_port(PORT + 2), fd;
+	struct vsock_sock *s;
+	uint64_t before, t0, took;
+	uint8_t buf[1000];
+
+	cfg.dev.fault.credit_delay_ns = 300 * MS_NS;
+	start(&cfg);
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT + 2, &s), 0);
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	pattern_fill(1, 0, buf, sizeof(buf));
+	ck_assert_int_eq(vsock_driver_send(s, buf, sizeof(buf)), 0);
+	ck_assert_int_eq(vsock_host_read_all(fd, buf, sizeof(buf)), 0);
+	before = s->credit_updates_rx;
+	t0 = util_now_ns();
+	vsock_driver_credit_request(s);
+	vsock_driver_credit_request(s); /* one update answers both */
+	while (s->credit_updates_rx == before)
+		vsock_driver_pump(&d, 2000);
+	took = util_now_ns() - t0;
+	ck_assert_uint_ge(took, 300 * MS_NS);
+	ck_assert_uint_lt(took, 2 * NS_PER_S);
+	ck_assert_uint_eq(s->peer_fwd_cnt, sizeof(buf));
+	vsock_driver_close(s, true);
+	close(fd);
+	close(lfd);
+	/* 600 KiB through a 256 KiB credit. */
+	p.lfd = listen_port(PORT);
+	converse(&p, 1, len_300k, len_4k);
+	vsock_host_peer_free(&p);
+	close(p.lfd);
+}
+END_TEST
+
+struct early_writer {
+	int lfd, fd;
+};
+
+/* Accept and write at once: nothing may reach the guest before the
+ * device's RESPONSE. */
+static void *early_writer_thread(void *arg)
+{
+	struct early_writer *w = arg;
+
+	w->fd = accept(w->lfd, NULL, NULL);
+	if (w->fd >= 0)
+		vsock_host_write_all(w->fd, "early", 5);
+	return NULL;
+}
+
+START_TEST(fault_late_response)
+{
+	struct vsock_driver_config cfg = base_cfg();
+	struct early_writer w = { .lfd = listen_port(PORT) };
+	pthread_t t = vsock_host_thread(early_writer_thread, &w);
+	struct vsock_sock *s;
+	uint64_t t0, took;
+	char buf[5];
+
+	cfg.dev.fault.response_delay_ns = 300 * MS_NS;
+	start(&cfg);
+	t0 = util_now_ns();
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), 0);
+	took = util_now_ns() - t0;
+	ck_assert_uint_ge(took, 300 * MS_NS);
+	ck_assert_uint_lt(took, 2 * NS_PER_S);
+	vsock_host_join(t);
+	ck_assert_int_ge(w.fd, 0);
+	ck_assert_int_eq(vsock_driver_recv_all(s, buf, 5), 0);
+	ck_assert_int_eq(memcmp(buf, "early", 5), 0);
+	vsock_driver_close(s, true);
+	close(w.fd);
+	close(w.lfd);
 }
 END_TEST
 
@@ -1379,6 +1826,20 @@ static Suite *suite(void)
 	tc = add_case(s, "reset");
 	tcase_add_test(tc, device_reset_closes_host_connections);
 	tcase_add_test(tc, reset_with_data_in_flight);
+
+	tc = add_case(s, "transport reset");
+	tcase_add_loop_test(tc, transport_reset_drops_every_connection, 0, 2);
+	tcase_add_test(tc, transport_reset_with_data_in_flight);
+	tcase_add_loop_test(tc, bad_event_buffers_are_rejected, 0, 2);
+	tcase_add_test(tc, event_waits_for_a_buffer);
+	tcase_add_test(tc, transport_reset_without_driver);
+
+	tc = add_case(s, "fault modes");
+	tcase_add_test(tc, fault_transport_reset_repeats);
+	tcase_add_test(tc, fault_tiny_rx_stream);
+	tcase_add_test(tc, fault_tiny_rx_seqpacket);
+	tcase_add_test(tc, fault_slow_credit);
+	tcase_add_test(tc, fault_late_response);
 	return s;
 }
 

@@ -1,7 +1,8 @@
 /*
  * Unit tests: the vsock muxer. Connection setup both ways, RSTs for
  * unmatched packets, the connection limit, RX priority, the data path
- * within credit, host port allocation, timeouts and freeing.
+ * within credit, host port allocation, timeouts and freeing, and packets
+ * held by the fault modes on an injected clock.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -321,6 +322,95 @@ START_TEST(init_validates)
 }
 END_TEST
 
+/* ---- held packets (--vsock-fault slow-credit, late-response) ---- */
+
+#define CREDIT_DELAY 100u
+#define RESPONSE_DELAY 300u
+
+static void setup_held(void)
+{
+	struct vsock_muxer_config cfg = {
+		.guest_cid = GUEST, .max_conns = 8,
+		.buf_alloc = VSOCK_MUXER_BUF_ALLOC, .timeout_ns = TMO,
+		.credit_delay_ns = CREDIT_DELAY,
+		.response_delay_ns = RESPONSE_DELAY,
+	};
+
+	test_log_install();
+	ck_assert_int_eq(vsock_muxer_init(&mx, &cfg), 0);
+}
+
+START_TEST(held_response_goes_first_when_due)
+{
+	struct vsock_tx_result r;
+
+	vsock_muxer_advance(&mx, 1000);
+	r = tx(VSOCK_OP_REQUEST, 5000, 52, 0);
+	vsock_muxer_host_connected(&mx, r.mc, true);
+	vsock_muxer_readable(&mx, r.mc, true); /* host data waits too */
+	ck_assert_int_eq(next().kind, VSOCK_RX_EMPTY);
+	ck_assert(vsock_muxer_pending(&mx, VSOCK_RX_HELD));
+	ck_assert_uint_eq(vsock_muxer_held_next(&mx), 1000 + RESPONSE_DELAY);
+	vsock_muxer_advance(&mx, 1000 + RESPONSE_DELAY - 1);
+	ck_assert_int_eq(next().kind, VSOCK_RX_EMPTY);
+	vsock_muxer_advance(&mx, 1000 + RESPONSE_DELAY);
+	expect_packet(VSOCK_OP_RESPONSE, 52, 5000);
+	ck_assert_int_eq(next().kind, VSOCK_RX_PAYLOAD);
+	ck_assert_uint_eq(vsock_muxer_held_next(&mx), 0);
+}
+END_TEST
+
+/* The guest at 5000 <-> host 52, established at time `now`. */
+static struct vsock_mconn *established_at(uint64_t now)
+{
+	struct vsock_tx_result r;
+
+	vsock_muxer_advance(&mx, now);
+	r = tx(VSOCK_OP_REQUEST, 5000, 52, 0);
+	vsock_muxer_host_connected(&mx, r.mc, true);
+	vsock_muxer_advance(&mx, now + RESPONSE_DELAY);
+	expect_packet(VSOCK_OP_RESPONSE, 52, 5000);
+	return r.mc;
+}
+
+START_TEST(held_credit_update_once_per_connection)
+{
+	uint64_t t = 2000;
+
+	established_at(t - RESPONSE_DELAY);
+	tx(VSOCK_OP_CREDIT_REQUEST, 5000, 52, 0);
+	vsock_muxer_advance(&mx, t + 50);
+	tx(VSOCK_OP_CREDIT_REQUEST, 5000, 52, 0); /* the same one answers */
+	ck_assert_int_eq(next().kind, VSOCK_RX_EMPTY);
+	ck_assert_uint_eq(vsock_muxer_held_next(&mx), t + CREDIT_DELAY);
+	vsock_muxer_advance(&mx, t + CREDIT_DELAY);
+	expect_packet(VSOCK_OP_CREDIT_UPDATE, 52, 5000);
+	ck_assert_int_eq(next().kind, VSOCK_RX_EMPTY);
+	ck_assert(!vsock_muxer_pending(&mx, VSOCK_RX_HELD));
+}
+END_TEST
+
+START_TEST(held_credit_update_carried_by_data)
+{
+	struct vsock_mconn *mc = established_at(0);
+	struct vsock_hdr h;
+	struct vsock_rx rx;
+
+	vsock_muxer_delivered(&mx, mc, 0); /* nothing to announce */
+	tx(VSOCK_OP_CREDIT_REQUEST, 5000, 52, 0);
+	ck_assert_uint_ne(vsock_muxer_held_next(&mx), 0);
+	/* Host data goes out at once, its header carrying our credit. */
+	vsock_muxer_readable(&mx, mc, true);
+	rx = next();
+	ck_assert_int_eq(rx.kind, VSOCK_RX_PAYLOAD);
+	vsock_muxer_rx_data(&mx, mc, 10, &h);
+	ck_assert_uint_eq(h.buf_alloc, VSOCK_MUXER_BUF_ALLOC);
+	ck_assert_uint_eq(vsock_muxer_held_next(&mx), 0);
+	vsock_muxer_advance(&mx, 10 * CREDIT_DELAY);
+	ck_assert_int_ne(next().hdr.op, VSOCK_OP_CREDIT_UPDATE);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("vsock_muxer");
@@ -339,6 +429,13 @@ static Suite *suite(void)
 	tcase_add_test(tc, closed_by_guest_frees_after_release);
 	tcase_add_test(tc, reply_rst_for_invalid_packets);
 	tcase_add_test(tc, init_validates);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("held packets");
+	tcase_add_checked_fixture(tc, setup_held, teardown);
+	tcase_add_test(tc, held_response_goes_first_when_due);
+	tcase_add_test(tc, held_credit_update_once_per_connection);
+	tcase_add_test(tc, held_credit_update_carried_by_data);
 	suite_add_tcase(s, tc);
 	return s;
 }
