@@ -82,6 +82,15 @@ static void start_default(void)
 	start(&cfg);
 }
 
+/* The default device, with the driver posting `ev` event buffers first. */
+static void start_with_events(enum vsock_driver_ev_layout ev)
+{
+	struct vsock_driver_config cfg = base_cfg();
+
+	cfg.ev_layout = ev;
+	start(&cfg);
+}
+
 static int listen_port(uint32_t port)
 {
 	char path[400];
@@ -139,6 +148,19 @@ static void converse(struct vsock_host_peer *p, unsigned int n,
 	vsock_flow_free(&f);
 	vsock_driver_settle(&d, 3);
 	ck_assert_uint_eq(vsock_driver_nr_socks(&d), 0);
+}
+
+/* One connection's conversation with a fresh host listener at PORT;
+ * `random_writes`: the host writes in random sizes. */
+static void converse_one(bool random_writes, uint64_t (*glen)(uint64_t),
+			 uint64_t (*hlen)(uint64_t))
+{
+	struct vsock_host_peer p = { .lfd = listen_port(PORT), .accept_n = 1,
+				     .random_writes = random_writes };
+
+	converse(&p, 1, glen, hlen);
+	vsock_host_peer_free(&p);
+	close(p.lfd);
 }
 
 /* ---- basics ---- */
@@ -271,14 +293,7 @@ START_TEST(large_cid_in_config)
 			  0x23456789u);
 	ck_assert_uint_eq(mmio_driver_read(d.m, VIRTIO_MMIO_CONFIG + 4), 1);
 	/* And the device uses it: a full connection works. */
-	{
-		struct vsock_host_peer p = { .lfd = listen_port(PORT),
-					     .accept_n = 1 };
-
-		converse(&p, 1, len_4k, len_4k);
-		vsock_host_peer_free(&p);
-		close(p.lfd);
-	}
+	converse_one(false, len_4k, len_4k);
 }
 END_TEST
 
@@ -1084,15 +1099,11 @@ END_TEST
 START_TEST(device_respects_small_guest_credit)
 {
 	struct vsock_driver_config cfg = base_cfg();
-	struct vsock_host_peer p = { .accept_n = 1, .random_writes = true };
 
 	cfg.buf_alloc = 5000; /* odd and small */
 	cfg.rx_buf_size = 65536 + 44;
 	start(&cfg);
-	p.lfd = listen_port(PORT);
-	converse(&p, 1, len_300k, len_300k);
-	vsock_host_peer_free(&p);
-	close(p.lfd);
+	converse_one(true, len_300k, len_300k);
 }
 END_TEST
 
@@ -1163,27 +1174,37 @@ START_TEST(stalled_guest_reader_blocks_host_sender)
 }
 END_TEST
 
+/* A guest connection to `port` (host listener `lfd`) that has sent 1000
+ * bytes the host has read; the host's end. */
+static int connected_after_1000(uint32_t port, int lfd, struct vsock_sock **s)
+{
+	uint8_t buf[1000];
+	int fd;
+
+	ck_assert_int_eq(vsock_driver_connect(&d, port, s), 0);
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	pattern_fill(1, 0, buf, sizeof(buf));
+	ck_assert_int_eq(vsock_driver_send(*s, buf, sizeof(buf)), 0);
+	ck_assert_int_eq(vsock_host_read_all(fd, buf, sizeof(buf)), 0);
+	return fd;
+}
+
 START_TEST(credit_request_answered)
 {
 	int lfd = listen_port(PORT), fd;
 	struct vsock_sock *s;
 	uint64_t before;
-	uint8_t buf[1000];
 
 	start_default();
-	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), 0);
-	fd = accept(lfd, NULL, NULL);
-	ck_assert_int_ge(fd, 0);
-	pattern_fill(1, 0, buf, sizeof(buf));
-	ck_assert_int_eq(vsock_driver_send(s, buf, sizeof(buf)), 0);
-	ck_assert_int_eq(vsock_host_read_all(fd, buf, sizeof(buf)), 0);
+	fd = connected_after_1000(PORT, lfd, &s);
 	before = s->credit_updates_rx;
 	vsock_driver_credit_request(s);
 	while (s->credit_updates_rx == before)
 		vsock_driver_pump(&d, 2000);
 	ck_assert_uint_eq(s->peer_buf_alloc, VSOCK_MUXER_BUF_ALLOC);
 	/* The host read all 1000 bytes: the device forwarded them. */
-	ck_assert_uint_eq(s->peer_fwd_cnt, sizeof(buf));
+	ck_assert_uint_eq(s->peer_fwd_cnt, 1000);
 	vsock_driver_close(s, true);
 	close(fd);
 	close(lfd);
@@ -1439,13 +1460,11 @@ static void works_both_ways_again(void)
 
 START_TEST(transport_reset_drops_every_connection)
 {
-	struct vsock_driver_config cfg = base_cfg();
 	struct vsock_dev_stats st;
 	struct both_ways c;
 
 	/* Linux posts 4-byte event buffers; larger ones are fine too. */
-	cfg.ev_layout = _i ? VSOCK_DRV_EV_EXACT : VSOCK_DRV_EV_ROOMY;
-	start(&cfg);
+	start_with_events(_i ? VSOCK_DRV_EV_EXACT : VSOCK_DRV_EV_ROOMY);
 	open_both_ways(&c);
 	/* The host side goes at once, the guest's when the event comes. */
 	reset_host_side(&c);
@@ -1491,12 +1510,10 @@ END_TEST
  */
 START_TEST(bad_event_buffers_are_rejected)
 {
-	struct vsock_driver_config cfg = base_cfg();
 	struct vsock_dev_stats st;
 	struct both_ways c;
 
-	cfg.ev_layout = _i ? VSOCK_DRV_EV_READONLY : VSOCK_DRV_EV_SHORT;
-	start(&cfg);
+	start_with_events(_i ? VSOCK_DRV_EV_READONLY : VSOCK_DRV_EV_SHORT);
 	d.ev_layout = VSOCK_DRV_EV_NONE; /* no more of them */
 	open_both_ways(&c);
 	test_log_expect(8);
@@ -1524,14 +1541,12 @@ END_TEST
  */
 START_TEST(event_waits_for_a_buffer)
 {
-	struct vsock_driver_config cfg = base_cfg();
 	struct vsock_sock *meanwhile;
 	struct vsock_dev_stats st;
 	struct both_ways c;
 	int fd;
 
-	cfg.ev_layout = VSOCK_DRV_EV_NONE;
-	start(&cfg);
+	start_with_events(VSOCK_DRV_EV_NONE);
 	open_both_ways(&c);
 	reset_host_side(&c);
 	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &meanwhile), 0);
@@ -1678,20 +1693,13 @@ END_TEST
 START_TEST(fault_slow_credit)
 {
 	struct vsock_driver_config cfg = base_cfg();
-	struct vsock_host_peer p = { .accept_n = 1, .random_writes = true };
 	int lfd = listen_port(PORT + 2), fd;
 	struct vsock_sock *s;
 	uint64_t before, t0, took;
-	uint8_t buf[1000];
 
 	cfg.dev.fault.credit_delay_ns = 300 * MS_NS;
 	start(&cfg);
-	ck_assert_int_eq(vsock_driver_connect(&d, PORT + 2, &s), 0);
-	fd = accept(lfd, NULL, NULL);
-	ck_assert_int_ge(fd, 0);
-	pattern_fill(1, 0, buf, sizeof(buf));
-	ck_assert_int_eq(vsock_driver_send(s, buf, sizeof(buf)), 0);
-	ck_assert_int_eq(vsock_host_read_all(fd, buf, sizeof(buf)), 0);
+	fd = connected_after_1000(PORT + 2, lfd, &s);
 	before = s->credit_updates_rx;
 	t0 = util_now_ns();
 	vsock_driver_credit_request(s);
@@ -1701,15 +1709,12 @@ START_TEST(fault_slow_credit)
 	took = util_now_ns() - t0;
 	ck_assert_uint_ge(took, 300 * MS_NS);
 	ck_assert_uint_lt(took, 2 * NS_PER_S);
-	ck_assert_uint_eq(s->peer_fwd_cnt, sizeof(buf));
+	ck_assert_uint_eq(s->peer_fwd_cnt, 1000);
 	vsock_driver_close(s, true);
 	close(fd);
 	close(lfd);
 	/* 600 KiB through a 256 KiB credit. */
-	p.lfd = listen_port(PORT);
-	converse(&p, 1, len_300k, len_4k);
-	vsock_host_peer_free(&p);
-	close(p.lfd);
+	converse_one(true, len_300k, len_4k);
 }
 END_TEST
 
