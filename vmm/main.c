@@ -40,10 +40,10 @@ static const char usage_text[] =
 	"  --cpus N               number of vCPUs, 1..64 (default 1)\n"
 	"  --vsock-cid N          guest vsock CID, 3..4294967294 (adds the device)\n"
 	"  --no-rng               no virtio-rng entropy device\n"
-	"  --acpi on|off          off (default): devices on the kernel command\n"
-	"                         line and in the MP table; on: ACPI tables too,\n"
-	"                         and virtio devices only there (kernels without\n"
-	"                         virtio_mmio.device=, e.g. distributions')\n"
+	"  --acpi on|off          on (default): ACPI tables describe the CPUs\n"
+	"                         and devices, virtio-mmio ones only there; off:\n"
+	"                         devices on the kernel command line and in the\n"
+	"                         MP table (for kernels without CONFIG_ACPI)\n"
 	"  --cpu-compat MODE      auto (default): detect a kvm_pvm host; host: pass\n"
 	"                         KVM's CPUID through; pvm: hide what kvm_pvm's\n"
 	"                         emulator cannot run and add its work-arounds\n"
@@ -363,6 +363,7 @@ int main(int argc, char **argv)
 		.nr_cpus = 1,
 		.cpu_compat = VM_CPU_COMPAT_AUTO,
 		.seccomp = SANDBOX_ON,
+		.acpi = true,
 		.start_ns = (int64_t)util_now_ns(),
 	};
 	struct sigaction sa = { .sa_handler = kick_handler };

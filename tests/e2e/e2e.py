@@ -187,7 +187,8 @@ def case_cli(vmm):
 def case_dtb(vmm):
     with tempfile.TemporaryDirectory() as d:
         dtb = os.path.join(d, "vm.dtb")
-        p = run([vmm, "--dump-dtb", dtb, "--cpus", "2", "--memory", "5000"])
+        p = run([vmm, "--dump-dtb", dtb, "--cpus", "2", "--memory", "5000",
+                 "--acpi", "off"])
         check(p.returncode == 0 and os.path.getsize(dtb) > 0,
               "--dump-dtb writes a blob (exit %d)" % p.returncode)
         q = run(["dtc", "-I", "dtb", "-O", "dts", dtb])
@@ -200,6 +201,11 @@ def case_dtb(vmm):
                        "0x01 0x00 0x00 0x78800000",
                        "virtio_mmio.device=4K@0xd0000000:5"]:
             check(needle in dts, "device tree has %r" % needle)
+        p = run([vmm, "--dump-dtb", dtb])
+        q = run(["dtc", "-I", "dtb", "-O", "dts", dtb])
+        check(p.returncode == 0 and "virtio_mmio@d0000000 {" in q.stdout and
+              "virtio_mmio.device=" not in q.stdout,
+              "--acpi on (the default): the device, no command line entry")
         p = run([vmm, "--dump-dtb", dtb, "--no-rng"])
         q = run(["dtc", "-I", "dtb", "-O", "dts", dtb])
         check(p.returncode == 0 and "virtio_mmio" not in q.stdout,
@@ -388,12 +394,21 @@ def bundled_kernel(top, name):
     return os.path.join(p.stdout.strip(), name)
 
 
+def check_acpi_tables(out):
+    """init's vmm.test=acpi line lists our three tables."""
+    m = re.search(r"vmm-test: acpi_tables=(.*)", out)
+    tables = set(m.group(1).split()) if m else set()
+    check({"APIC", "DSDT", "FACP"} <= tables,
+          "the guest lists the ACPI tables (%s)" % " ".join(sorted(tables)))
+
+
 def case_guest(vmm, top):
     need_kvm()
     kernel = bundled_kernel(top, "bzImage")
     p = run([vmm, "--kernel", kernel, "--cpus", "2", "--memory", "128",
              "--vsock-cid", "3", "-v", "--cmdline",
-             "quiet vmm.test=sysinfo,rng vmm.code=42"], timeout=BOOT_TIMEOUT)
+             "quiet vmm.test=sysinfo,acpi,rng vmm.code=42"],
+            timeout=BOOT_TIMEOUT)
     show(p)
     out = p.stdout
     check(p.returncode == 42, "debug-exit 42 from the guest's init")
@@ -416,6 +431,10 @@ def case_guest(vmm, top):
     kib = int(m.group(1)) if m else 0
     check(100 * 1024 <= kib <= 128 * 1024,
           "guest sees about 128 MiB (MemTotal %d KiB)" % kib)
+    # --acpi on, the default: the bundled kernel finds its devices there.
+    check_acpi_tables(out)
+    check("virtio_mmio.device=" not in p.stderr,
+          "no virtio_mmio.device= on the command line (ACPI has them)")
     check("vmm-test: rng device found" in out,
           "virtio-rng in /sys/bus/virtio/devices")
     m = re.search(r"vmm-test: rng read (\d+) bytes, (\d+) distinct", out)
@@ -427,9 +446,11 @@ def case_panic(vmm, top):
     need_kvm()
     kernel = bundled_kernel(top, "vmlinux")
     # Commands piped into the VMM reach init's prompt on the console;
-    # "panic" makes init exit, so the kernel panics.
-    p = run([vmm, "--kernel", kernel, "--memory", "64", "--cmdline",
-             "quiet"], timeout=BOOT_TIMEOUT, input="mem\npanic\n")
+    # "panic" makes init exit, so the kernel panics. --acpi off: the
+    # bundled kernel also boots from the MP table and the command line.
+    p = run([vmm, "--kernel", kernel, "--memory", "64", "--acpi", "off",
+             "--cmdline", "quiet"], timeout=BOOT_TIMEOUT,
+            input="mem\npanic\n")
     show(p)
     check("vmm-init: started" in p.stdout, "init ran (vmlinux entry)")
     check(re.search(r"vmm> \d+ KiB", p.stdout) is not None,
@@ -908,10 +929,9 @@ def case_stock(vmm, top):
                      "sysinfo,acpi,rng,vsock,poweroff", 0) or ""
     check("vmm-init: loaded 7 modules" in out, "init loaded the modules")
     check("vmm-test: cpus=2" in out, "the guest sees 2 CPUs")
-    m = re.search(r"vmm-test: acpi_tables=(.*)", out)
-    tables = set(m.group(1).split()) if m else set()
-    check({"APIC", "DSDT", "FACP"} <= tables,
-          "the guest lists the ACPI tables (%s)" % " ".join(sorted(tables)))
+    check_acpi_tables(out)
+    check("i8042" not in out, "no i8042 probe (hardware-reduced ACPI: "
+          "no legacy devices)")
     check("vmm-test: rng PASS" in out, "virtio-rng found and read")
     check("reboot: Power down" in out, "the guest powered off through ACPI")
     # The console takes input: commands on stdin reach init's prompt.
