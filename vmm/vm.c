@@ -351,6 +351,17 @@ static int read_images(struct vm *vm)
 			 &vm->initrd_blob);
 }
 
+/* The --exec/--add archive (before /dev/kvm, like the files above) and
+ * --exec's streams. */
+static int setup_exec(struct vm *vm)
+{
+	int ret = exec_archive_build(&vm->cfg->exec, &vm->extra);
+
+	if (!ret && vm->cfg->exec.argv)
+		ret = exec_create(&vm->exec, &vm->loop);
+	return ret;
+}
+
 static void close_images(struct vm *vm)
 {
 	if (vm->kernel_blob.fd >= 0)
@@ -358,14 +369,18 @@ static void close_images(struct vm *vm)
 	if (vm->initrd_blob.fd >= 0)
 		close(vm->initrd_blob.fd);
 	vm->kernel_blob.fd = vm->initrd_blob.fd = -1;
+	cpio_destroy(&vm->extra);
 }
 
 static int load_guest(struct vm *vm)
 {
 	uint8_t irqs[MACHINE_NR_ISA_IRQS];
+	struct boot_blob extra = { .mem = vm->extra.buf, .size = vm->extra.len,
+				   .fd = -1 };
 	struct boot_x86_config bc = {
 		.nr_cpus = vm->cfg->nr_cpus,
 		.initrd = &vm->initrd_blob,
+		.initrd_extra = &extra,
 		.irqs = irqs,
 		.nr_irqs = machine_irqs(vm->devs, irqs, MACHINE_NR_ISA_IRQS),
 		.acpi = vm->cfg->acpi,
@@ -450,6 +465,7 @@ static int setup_sandbox(struct vm *vm)
  */
 static int (*const setup_steps[])(struct vm *vm) = {
 	read_images,
+	setup_exec,
 	kvm_open,
 	setup_memory,
 	setup_irqchip,
@@ -553,6 +569,29 @@ static void on_signal(struct evloop_op *op, int res, uint32_t flags)
 		    sizeof(vm->sig_buf));
 }
 
+/*
+ * --exec: a guest that ends (panic, crash, reset, poweroff) before its
+ * init connected PROG's streams never ran PROG. What happens after that
+ * keeps its own status: PROG's through the debug-exit port, or the
+ * panic, crash or reboot it caused.
+ */
+static int exec_status(struct vm *vm, int status)
+{
+	switch ((enum vm_stop_reason)atomic_load(&vm->stop_reason)) {
+	case VM_STOP_PANIC:
+	case VM_STOP_CRASH:
+	case VM_STOP_RESET:
+	case VM_STOP_POWEROFF:
+		if (exec_started(vm->exec))
+			return status;
+		log_err("--exec: the guest stopped before it ran PROG; "
+			"exiting with status %d", EXEC_STATUS_NOT_RUN);
+		return EXEC_STATUS_NOT_RUN;
+	default:
+		return status;
+	}
+}
+
 int vm_run(struct vm *vm)
 {
 	unsigned int i;
@@ -571,6 +610,8 @@ int vm_run(struct vm *vm)
 		return VM_EXIT_ERROR;
 	}
 	console_enter(&vm->console);
+	if (vm->exec)
+		exec_start(vm->exec);
 	if (virtio_devices_start(vm)) {
 		console_leave(&vm->console);
 		return VM_EXIT_ERROR;
@@ -621,6 +662,8 @@ int vm_run(struct vm *vm)
 	default:
 		break;
 	}
+	if (vm->exec)
+		status = exec_status(vm, status);
 	if (vm->cfg->stats)
 		stats_print(vm);
 	return status;
@@ -637,6 +680,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->loop_ready)
 		evloop_destroy(&vm->loop);
 	virtio_devices_destroy(vm);
+	exec_destroy(vm->exec);
 	for (i = vm->nr_vcpus; i-- > 0;)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
