@@ -570,26 +570,54 @@ static void on_signal(struct evloop_op *op, int res, uint32_t flags)
 }
 
 /*
- * --exec: a guest that ends (panic, crash, reset, poweroff) before its
+ * --exec: a guest that ended (panic, crash, reset, poweroff) before its
  * init connected PROG's streams never ran PROG. What happens after that
  * keeps its own status: PROG's through the debug-exit port, or the
  * panic, crash or reboot it caused.
  */
-static int exec_status(struct vm *vm, int status)
+static bool exec_not_run(const struct vm *vm, enum vm_stop_reason reason)
 {
-	switch ((enum vm_stop_reason)atomic_load(&vm->stop_reason)) {
-	case VM_STOP_PANIC:
-	case VM_STOP_CRASH:
-	case VM_STOP_RESET:
-	case VM_STOP_POWEROFF:
-		if (exec_started(vm->exec))
-			return status;
-		log_err("--exec: the guest stopped before it ran PROG; "
-			"exiting with status %d", EXEC_STATUS_NOT_RUN);
+	if (!vm->exec || exec_started(vm->exec))
+		return false;
+	return reason == VM_STOP_PANIC || reason == VM_STOP_CRASH ||
+	       reason == VM_STOP_RESET || reason == VM_STOP_POWEROFF;
+}
+
+/* Why the VM stopped, said once; returns the exit status. */
+static int stop_status(const struct vm *vm)
+{
+	enum vm_stop_reason reason = atomic_load(&vm->stop_reason);
+	int status = vm->stop_code;
+
+	if (exec_not_run(vm, reason)) {
+		log_err("--exec: the guest %s before it ran PROG; exiting with "
+			"status %d", reason == VM_STOP_PANIC ? "panicked"
+				     : reason == VM_STOP_CRASH ? "crashed"
+							       : "stopped",
+			EXEC_STATUS_NOT_RUN);
 		return EXEC_STATUS_NOT_RUN;
-	default:
-		return status;
 	}
+	switch (reason) {
+	case VM_STOP_RESET:
+		log_info("guest reset");
+		break;
+	case VM_STOP_POWEROFF:
+		log_info("guest powered off");
+		break;
+	case VM_STOP_DEBUG_EXIT:
+		log_info("guest wrote %d to the debug-exit port", status);
+		break;
+	case VM_STOP_PANIC:
+		log_err("guest kernel panicked; exiting with status %d",
+			status);
+		break;
+	case VM_STOP_CRASH:
+		log_err("guest crashed; exiting with status %d", status);
+		break;
+	default:
+		break;
+	}
+	return status;
 }
 
 int vm_run(struct vm *vm)
@@ -641,29 +669,7 @@ int vm_run(struct vm *vm)
 		vcpu_join(&vm->vcpus[i]);
 	console_leave(&vm->console);
 
-	status = vm->stop_code;
-	switch ((enum vm_stop_reason)atomic_load(&vm->stop_reason)) {
-	case VM_STOP_RESET:
-		log_info("guest reset");
-		break;
-	case VM_STOP_POWEROFF:
-		log_info("guest powered off");
-		break;
-	case VM_STOP_DEBUG_EXIT:
-		log_info("guest wrote %d to the debug-exit port", status);
-		break;
-	case VM_STOP_PANIC:
-		log_err("guest kernel panicked; exiting with status %d",
-			status);
-		break;
-	case VM_STOP_CRASH:
-		log_err("guest crashed; exiting with status %d", status);
-		break;
-	default:
-		break;
-	}
-	if (vm->exec)
-		status = exec_status(vm, status);
+	status = stop_status(vm);
 	if (vm->cfg->stats)
 		stats_print(vm);
 	return status;
