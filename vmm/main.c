@@ -4,6 +4,7 @@
  */
 #define LOG_TAG "main"
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "devices/vsock/vsock.h"
 #include "vmm/argv.h"
@@ -396,6 +398,21 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg,
 	log_set_level((enum log_level)level);
 }
 
+/*
+ * A closed stdin, stdout or stderr would be taken by the first file we
+ * open, and what is meant for it (the console, --exec's streams, log
+ * lines) would go there: /dev/null takes its place instead.
+ */
+static void keep_std_fds(void)
+{
+	int fd;
+
+	for (fd = 0; fd <= STDERR_FILENO; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+		    open("/dev/null", fd ? O_WRONLY : O_RDONLY) != fd)
+			exit(VM_EXIT_ERROR);
+}
+
 static void kick_handler(int sig)
 {
 	(void)sig; /* only interrupts KVM_RUN; see vcpu_kick() */
@@ -416,6 +433,7 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int ret;
 
+	keep_std_fds();
 	parse_args(argc, argv, &cfg, &vsock_args);
 	if (cfg.dump_dtb)
 		return vm_dump_dtb(&cfg) ? VM_EXIT_ERROR : 0;
