@@ -7,6 +7,8 @@
  * `vmm.test=NAME` on the kernel command line (the guest half of the end-to-end tests: sysinfo and rng here, the
  * vsock programs in vsock_test.c, soak.c and bench.c) and reports through
  * the debug-exit port, or offers a small interactive prompt on the console.
+ * With vmm --exec, it runs the command instead (exec.c). Run as a command
+ * rather than as PID 1, it offers small test programs (tools.c).
  *
  * Conventions shared with the host side (tests/e2e):
  *   "vmm-init: started uptime=<seconds>"   once init runs
@@ -283,11 +285,13 @@ static void load_modules(void)
 	printf("vmm-init: loaded %d modules\n", loaded);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	char test[256];
 	int fd;
 
+	if (getpid() != 1)
+		return tools_main(argc, argv);
 	mkdir("/proc", 0555);
 	mkdir("/sys", 0555);
 	mkdir("/dev", 0755);
@@ -306,6 +310,7 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	load_modules();
 	cmdline_load();
+	exec_main(); /* returns only without a command */
 	printf("vmm-init: started uptime=%.3f\n", uptime_s());
 	if (!cmdline_get("vmm.test", test, sizeof(test)))
 		return run_tests(test);

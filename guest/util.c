@@ -21,7 +21,7 @@
 
 static char cmdline[4096];
 
-void read_file(const char *path, char *buf, size_t size)
+size_t read_file(const char *path, char *buf, size_t size)
 {
 	ssize_t n = -1;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -32,6 +32,7 @@ void read_file(const char *path, char *buf, size_t size)
 		close(fd);
 	}
 	buf[n > 0 ? n : 0] = 0;
+	return n > 0 ? (size_t)n : 0;
 }
 
 void cmdline_load(void)

@@ -7,8 +7,9 @@
 
 #include <stddef.h>
 
-/* Read a small file into buf, NUL terminated; empty if it cannot. */
-void read_file(const char *path, char *buf, size_t size);
+/* Read a small file into buf, NUL terminated; empty if it cannot.
+ * Returns the bytes read (without the NUL). */
+size_t read_file(const char *path, char *buf, size_t size);
 
 /* Read /proc/cmdline once, before any cmdline_get(). */
 void cmdline_load(void);
@@ -33,5 +34,12 @@ int vsock_test_main(void); /* vmm.test=vsock, vsock_test.c */
 int vsock_reset_main(void); /* vmm.test=vsockreset, vsock_test.c */
 int soak_main(void); /* vmm.test=soak, soak.c */
 int bench_main(void); /* vmm.test=vsockbench, bench.c */
+
+/* exec.c: vmm --exec's guest half (guest/exec_abi.h). Runs PROG, ends
+ * the VM with its status; -1 (nothing done) without EXEC_ARGV_FILE. */
+int exec_main(void);
+/* tools.c: `/init ACTION ARGS ACTION ARGS...` when init is not PID 1:
+ * small test programs for --exec's tests. Returns the exit status. */
+int tools_main(int argc, char **argv);
 
 #endif

@@ -294,6 +294,43 @@ static int load_blob(const struct guestmem *gm, uint64_t gpa,
 	return boot_blob_read(b, off, dst, (size_t)len);
 }
 
+static uint64_t blob_size(const struct boot_blob *b)
+{
+	return b ? b->size : 0;
+}
+
+/* Where the extra archive starts, from the initrd's start. */
+static uint64_t extra_offset(const struct boot_x86_config *cfg)
+{
+	return (blob_size(cfg->initrd) + 3) & ~3ull;
+}
+
+/* The initrd and the extra archive after it, as the kernel sees them. */
+static uint64_t initrd_total(const struct boot_x86_config *cfg)
+{
+	if (!blob_size(cfg->initrd_extra))
+		return blob_size(cfg->initrd);
+	return extra_offset(cfg) + cfg->initrd_extra->size;
+}
+
+static int load_initrd(const struct guestmem *gm, uint64_t gpa,
+		       const struct boot_x86_config *cfg)
+{
+	uint64_t size = blob_size(cfg->initrd), off = extra_offset(cfg);
+	int ret = 0;
+
+	if (size)
+		ret = load_blob(gm, gpa, cfg->initrd, 0, size);
+	if (!ret && blob_size(cfg->initrd_extra)) {
+		/* Zeros between the two archives are skipped by the kernel. */
+		ret = guestmem_write(gm, gpa + size, "\0\0\0", off - size);
+		if (!ret)
+			ret = load_blob(gm, gpa + off, cfg->initrd_extra, 0,
+					cfg->initrd_extra->size);
+	}
+	return ret;
+}
+
 static int load_kernel(const struct guestmem *gm, const struct boot_kernel *k,
 		       const char **why)
 {
@@ -380,21 +417,19 @@ int boot_x86_load(const struct guestmem *gm, const struct boot_kernel *k,
 	if (ret)
 		return ret;
 
-	if (cfg->initrd && cfg->initrd->size) {
-		uint64_t size = cfg->initrd->size;
-
+	initrd_size = initrd_total(cfg);
+	if (initrd_size) {
 		top = MIN(low->size, (uint64_t)k->initrd_addr_max + 1);
-		if (size > top - kend)
+		if (initrd_size > top - kend)
 			return fail(why, "initrd does not fit in guest memory "
 					 "above the kernel (more --memory?)");
-		initrd_addr = ALIGN_DOWN(top - size, 4096);
+		initrd_addr = ALIGN_DOWN(top - initrd_size, 4096);
 		if (initrd_addr < kend)
 			return fail(why, "initrd does not fit in guest memory "
 					 "above the kernel (more --memory?)");
-		if (load_blob(gm, initrd_addr, cfg->initrd, 0, size))
+		if (load_initrd(gm, initrd_addr, cfg))
 			return fail(why, "cannot load the initrd into guest "
 					 "memory");
-		initrd_size = size;
 	}
 	if (guestmem_write(gm, MACHINE_CMDLINE_ADDR, cfg->cmdline,
 			   cmdline_len + 1))

@@ -84,6 +84,9 @@ int boot_kernel_parse(const struct boot_blob *blob, struct boot_kernel *k,
 struct boot_x86_config {
 	const char *cmdline;
 	const struct boot_blob *initrd; /* NULL: none */
+	/* NULL or empty: none. Another archive, loaded right after the
+	 * initrd (4-byte aligned, as Linux unpacks concatenated ones). */
+	const struct boot_blob *initrd_extra;
 	unsigned int nr_cpus;
 	const uint8_t *irqs; /* ISA IRQs for the MP table */
 	unsigned int nr_irqs;

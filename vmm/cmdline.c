@@ -21,6 +21,9 @@ static const char pvm_cmdline[] =
 	"skip_int3_selftest fpu_nofwait";
 
 static const char default_cmdline[] = "console=ttyS0 reboot=k panic=-1";
+/* --exec: the console goes to stderr, where only what matters should
+ * show (a panic still does); fewer bytes through the UART boot faster. */
+static const char exec_cmdline[] = " quiet";
 
 /*
  * The user's text comes last because it may end in "-- init args".
@@ -41,8 +44,9 @@ char *cmdline_build(const struct vm_config *cfg, bool pvm, machine_devset devs)
 	if (cfg->cmdline_replace)
 		n = asprintf(&s, "%s%s", cfg->cmdline_replace, devices);
 	else
-		n = asprintf(&s, "%s%s%s%s%s%s", default_cmdline,
-			     pvm ? " " : "", pvm ? pvm_cmdline : "", devices,
+		n = asprintf(&s, "%s%s%s%s%s%s%s", default_cmdline,
+			     pvm ? " " : "", pvm ? pvm_cmdline : "",
+			     cfg->exec.argv ? exec_cmdline : "", devices,
 			     cfg->cmdline_append ? " " : "",
 			     cfg->cmdline_append ? cfg->cmdline_append : "");
 	return n < 0 ? NULL : s;

@@ -3,8 +3,8 @@
  * configuration and the machine table, touches no KVM and no guest memory.
  *
  * Contract: the defaults ("console=ttyS0 reboot=k panic=-1", plus the
- * kvm_pvm work-arounds when `pvm` is set), then one
- * "virtio_mmio.device=" entry per virtio device in `devs`, then the
+ * kvm_pvm work-arounds when `pvm` is set, and "quiet" with --exec),
+ * then one "virtio_mmio.device=" entry per virtio device in `devs`, then the
  * user's --cmdline text. --cmdline-replace replaces the defaults and the
  * user's text, and the device entries still follow it.
  */

@@ -60,8 +60,8 @@ static void serial_tx(void *opaque, uint8_t byte)
 
 	pthread_mutex_lock(&c->lock);
 	while (!vm_stopping(c->vm)) {
-		struct pollfd pfd = { .fd = STDOUT_FILENO, .events = POLLOUT };
-		ssize_t n = write(STDOUT_FILENO, &byte, 1);
+		struct pollfd pfd = { .fd = c->out_fd, .events = POLLOUT };
+		ssize_t n = write(c->out_fd, &byte, 1);
 
 		if (n == 1 || (n < 0 && errno != EINTR && errno != EAGAIN))
 			break;
@@ -79,6 +79,8 @@ int console_create(struct console *c, struct vm *vm)
 	};
 
 	c->vm = vm;
+	c->input = !vm->cfg->exec.argv;
+	c->out_fd = c->input ? STDOUT_FILENO : STDERR_FILENO;
 	pthread_mutex_init(&c->lock, NULL);
 	return serial8250_create(&c->serial, &cb);
 }
@@ -135,6 +137,8 @@ void console_enter(struct console *c)
 {
 	struct termios raw;
 
+	if (!c->input)
+		return;
 	c->stdin_open = fcntl(STDIN_FILENO, F_GETFL) >= 0;
 	if (isatty(STDIN_FILENO) && !tcgetattr(STDIN_FILENO, &c->saved_tio)) {
 		c->tio_saved = true;

@@ -14,6 +14,8 @@
  *   UART, so no input is dropped; end of file ends input quietly.
  * - console_enter() and console_leave() run on the event loop thread;
  *   console_leave() may be called more than once.
+ * - With --exec, stdin and stdout are PROG's (exec.h): the console writes
+ *   to stderr instead, reads no input and leaves the terminal alone.
  */
 #ifndef VMM_CONSOLE_H
 #define VMM_CONSOLE_H
@@ -34,6 +36,8 @@ struct console {
 	struct serial8250 *serial;
 	pthread_mutex_t lock; /* guest output and the panic watch */
 	size_t panic_match; /* bytes of the panic line seen so far */
+	int out_fd; /* stdout, or stderr with --exec */
+	bool input; /* stdin goes to the guest (not with --exec) */
 
 	bool stdin_open;
 	struct evloop_op stdin_op;

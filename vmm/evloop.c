@@ -15,7 +15,7 @@
  * io_uring_register() calls once enabled.
  */
 static const uint8_t evloop_opcodes[] = {
-	IORING_OP_READ, /* eventfds, signalfd, stdin */
+	IORING_OP_READ, /* eventfds, signalfd, stdin, --exec's relays */
 	IORING_OP_TIMEOUT,
 	IORING_OP_ACCEPT, /* vsock listeners */
 	IORING_OP_CONNECT, /* vsock host sockets */
@@ -23,7 +23,7 @@ static const uint8_t evloop_opcodes[] = {
 	IORING_OP_RECVMSG,
 	IORING_OP_POLL_ADD,
 	IORING_OP_ASYNC_CANCEL,
-	IORING_OP_WRITE, /* --vsock-pcap */
+	IORING_OP_WRITE, /* --vsock-pcap, --exec's relays */
 };
 
 int evloop_create(struct evloop *loop, unsigned int entries)
@@ -83,6 +83,31 @@ int evloop_read(struct evloop *loop, struct evloop_op *op, int fd, void *buf,
 		return -EBUSY;
 	/* Offset -1: read at the file position, as for pipes and ttys. */
 	io_uring_prep_read(sqe, fd, buf, len, (uint64_t)-1);
+	io_uring_sqe_set_data(sqe, op);
+	return 0;
+}
+
+int evloop_write(struct evloop *loop, struct evloop_op *op, int fd,
+		 const void *buf, unsigned int len)
+{
+	struct io_uring_sqe *sqe = evloop_sqe(loop);
+
+	if (!sqe)
+		return -EBUSY;
+	/* Offset -1: at the file position, as for pipes and ttys. */
+	io_uring_prep_write(sqe, fd, buf, len, (uint64_t)-1);
+	io_uring_sqe_set_data(sqe, op);
+	return 0;
+}
+
+int evloop_poll(struct evloop *loop, struct evloop_op *op, int fd,
+		unsigned int events)
+{
+	struct io_uring_sqe *sqe = evloop_sqe(loop);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_poll_add(sqe, fd, events);
 	io_uring_sqe_set_data(sqe, op);
 	return 0;
 }

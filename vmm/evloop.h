@@ -40,6 +40,11 @@ struct io_uring_sqe *evloop_sqe(struct evloop *loop);
 /* Common submissions; each returns 0 or -errno. */
 int evloop_read(struct evloop *loop, struct evloop_op *op, int fd, void *buf,
 		unsigned int len);
+int evloop_write(struct evloop *loop, struct evloop_op *op, int fd,
+		 const void *buf, unsigned int len);
+/* Wait until `fd` has `events` (POLLIN, POLLOUT); res is the mask. */
+int evloop_poll(struct evloop *loop, struct evloop_op *op, int fd,
+		unsigned int events);
 int evloop_timeout(struct evloop *loop, struct evloop_op *op,
 		   struct __kernel_timespec *ts);
 

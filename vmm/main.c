@@ -4,6 +4,7 @@
  */
 #define LOG_TAG "main"
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -11,8 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "devices/vsock/vsock.h"
+#include "vmm/argv.h"
+#include "vmm/exec.h"
 #include "vmm/log.h"
 #include "vmm/machine.h"
 #include "vmm/util.h"
@@ -51,6 +55,14 @@ static const char usage_text[] =
 	"                         loop run under their own system call allowlist;\n"
 	"                         a call outside it ends the VMM (status 159);\n"
 	"                         log: allow it, the kernel logs it; off\n"
+	"Run a command (bundled init; adds vsock CID 3 without --vsock-cid):\n"
+	"  --exec 'PROG ARGS'     run PROG in the guest, split like a shell's words\n"
+	"                         (quotes, no expansion); its stdin, stdout and\n"
+	"                         stderr are vmm's, its exit status vmm's; the\n"
+	"                         guest console goes to stderr, kernel quiet\n"
+	"  --add HOST[:GUEST]     put a host file or directory (recursively,\n"
+	"                         symlinks and modes kept) into the guest at\n"
+	"                         GUEST (default /BASENAME of HOST) (repeatable)\n"
 	"vsock (need --vsock-cid):\n"
 	"  --vsock-uds PATH       hybrid socket: host clients connect to PATH and\n"
 	"                         send \"CONNECT <port>\\n\"; guest connections to\n"
@@ -94,7 +106,9 @@ static const char usage_text[] =
 	"debug-exit port (I/O 0x501); 1 VMM error or bad usage; 2 guest kernel\n"
 	"panic; 3 guest crash (triple fault, KVM error); 128+N stopped by\n"
 	"signal N (SIGINT, SIGTERM, SIGHUP, SIGQUIT); 159 a VMM thread made a\n"
-	"system call outside its seccomp allowlist.\n";
+	"system call outside its seccomp allowlist. With --exec: PROG's exit\n"
+	"status (128+N if signal N killed it); 125 the guest stopped or its init\n"
+	"failed before PROG ran; 126 PROG cannot be run; 127 PROG not found.\n";
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2),
 						       noreturn));
@@ -151,15 +165,56 @@ enum {
 	OPT_VSOCK_PCAP,
 	OPT_VSOCK_PCAP_SNAPLEN,
 	OPT_VSOCK_FAULT,
+	OPT_EXEC,
+	OPT_ADD,
 };
 
 #define MAX_VSOCK_RULES 64
+#define MAX_ADDS 256
 
 struct vsock_args {
 	struct vsock_port_rule ports[MAX_VSOCK_RULES];
 	struct vsock_listen_rule listens[MAX_VSOCK_RULES];
 	const char *first_flag; /* a --vsock-* flag given, for the check */
+	const char *adds[MAX_ADDS]; /* --add specs */
 };
+
+static void parse_exec(const char *arg, struct exec_config *ec)
+{
+	char *words;
+	const char *why;
+	unsigned int argc;
+	int ret = argv_split(arg, &words, &ec->argv_len, &argc, &why);
+
+	if (ret == -ENOMEM)
+		die("--exec: out of memory");
+	if (ret)
+		die("--exec '%s': %s", arg, why);
+	if (ec->argv_len > EXEC_ARGV_MAX)
+		die("--exec: the command is longer than %u bytes",
+		    EXEC_ARGV_MAX);
+	free((char *)ec->argv); /* an earlier --exec: the last one counts */
+	ec->argv = words;
+}
+
+/* What --exec needs, after every flag is read. */
+static void check_exec(struct vm_config *cfg)
+{
+	const struct vsock_config *vc = &cfg->vsock;
+	unsigned int i;
+
+	if (!cfg->exec.argv)
+		return;
+	if (cfg->initrd_path)
+		die("--exec needs the bundled init: it cannot be combined "
+		    "with --initrd");
+	for (i = 0; i < vc->nr_ports; i++)
+		if (vc->ports[i].port - EXEC_PORT_STDIN < EXEC_NR_STREAMS)
+			die("--vsock-port %u: the port is --exec's",
+			    vc->ports[i].port);
+	if (!cfg->vsock_cid)
+		cfg->vsock_cid = 3;
+}
 
 static void parse_args(int argc, char **argv, struct vm_config *cfg,
 		       struct vsock_args *va)
@@ -190,6 +245,8 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg,
 		{ "vsock-pcap-snaplen", required_argument, NULL,
 		  OPT_VSOCK_PCAP_SNAPLEN },
 		{ "vsock-fault", required_argument, NULL, OPT_VSOCK_FAULT },
+		{ "exec", required_argument, NULL, OPT_EXEC },
+		{ "add", required_argument, NULL, OPT_ADD },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -319,6 +376,14 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg,
 				die("--vsock-fault: %s", reason);
 			va->first_flag = "--vsock-fault";
 			break;
+		case OPT_EXEC:
+			parse_exec(optarg, &cfg->exec);
+			break;
+		case OPT_ADD:
+			if (cfg->exec.nr_adds == MAX_ADDS)
+				die("--add: more than %d files", MAX_ADDS);
+			va->adds[cfg->exec.nr_adds++] = optarg;
+			break;
 		case 'v':
 			if (level < LOG_DEBUG)
 				level++;
@@ -344,11 +409,28 @@ static void parse_args(int argc, char **argv, struct vm_config *cfg,
 		die("--kernel PATH is required");
 	if (cfg->cmdline_append && cfg->cmdline_replace)
 		die("--cmdline and --cmdline-replace cannot be combined");
-	if (va->first_flag && !cfg->vsock_cid)
-		die("%s needs --vsock-cid", va->first_flag);
 	vc->ports = va->ports;
 	vc->listens = va->listens;
+	cfg->exec.adds = va->adds;
+	check_exec(cfg);
+	if (va->first_flag && !cfg->vsock_cid)
+		die("%s needs --vsock-cid", va->first_flag);
 	log_set_level((enum log_level)level);
+}
+
+/*
+ * A closed stdin, stdout or stderr would be taken by the first file we
+ * open, and what is meant for it (the console, --exec's streams, log
+ * lines) would go there: /dev/null takes its place instead.
+ */
+static void keep_std_fds(void)
+{
+	int fd;
+
+	for (fd = 0; fd <= STDERR_FILENO; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+		    open("/dev/null", fd ? O_WRONLY : O_RDONLY) != fd)
+			exit(VM_EXIT_ERROR);
 }
 
 static void kick_handler(int sig)
@@ -372,6 +454,7 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int ret;
 
+	keep_std_fds();
 	parse_args(argc, argv, &cfg, &vsock_args);
 	if (cfg.dump_dtb)
 		return vm_dump_dtb(&cfg) ? VM_EXIT_ERROR : 0;
@@ -387,12 +470,8 @@ int main(int argc, char **argv)
 	sigaction(VCPU_KICK_SIGNAL, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	ret = vm_create(&vm, &cfg);
-	if (ret) {
-		vm_destroy(vm);
-		return VM_EXIT_ERROR;
-	}
-	ret = vm_run(vm);
+	ret = vm_create(&vm, &cfg) ? VM_EXIT_ERROR : vm_run(vm);
 	vm_destroy(vm);
+	free((char *)cfg.exec.argv);
 	return ret;
 }

@@ -60,7 +60,10 @@ static int vsock_row_create(struct vm *vm, void **dev,
 	int ret;
 
 	vc.guest_cid = vm->cfg->vsock_cid;
-	ret = vsock_dev_create(&d, &vc, &vm->loop);
+	/* --exec's streams: internal port rules before the user's. */
+	ret = vm->exec ? exec_vsock_rules(vm->exec, &vc) : 0;
+	if (!ret)
+		ret = vsock_dev_create(&d, &vc, &vm->loop);
 	if (ret) {
 		log_err("cannot create the vsock device: %s", strerror(-ret));
 		return ret;

@@ -352,6 +352,17 @@ static int read_images(struct vm *vm)
 			 &vm->initrd_blob);
 }
 
+/* The --exec/--add archive (before /dev/kvm, like the files above) and
+ * --exec's streams. */
+static int setup_exec(struct vm *vm)
+{
+	int ret = exec_archive_build(&vm->cfg->exec, &vm->extra);
+
+	if (!ret && vm->cfg->exec.argv)
+		ret = exec_create(&vm->exec, &vm->loop);
+	return ret;
+}
+
 static void close_images(struct vm *vm)
 {
 	if (vm->kernel_blob.fd >= 0)
@@ -359,14 +370,18 @@ static void close_images(struct vm *vm)
 	if (vm->initrd_blob.fd >= 0)
 		close(vm->initrd_blob.fd);
 	vm->kernel_blob.fd = vm->initrd_blob.fd = -1;
+	cpio_destroy(&vm->extra);
 }
 
 static int load_guest(struct vm *vm)
 {
 	uint8_t irqs[MACHINE_NR_ISA_IRQS];
+	struct boot_blob extra = { .mem = vm->extra.buf, .size = vm->extra.len,
+				   .fd = -1 };
 	struct boot_x86_config bc = {
 		.nr_cpus = vm->cfg->nr_cpus,
 		.initrd = &vm->initrd_blob,
+		.initrd_extra = &extra,
 		.irqs = irqs,
 		.nr_irqs = machine_irqs(vm->devs, irqs, MACHINE_NR_ISA_IRQS),
 		.acpi = vm->cfg->acpi,
@@ -451,6 +466,7 @@ static int setup_sandbox(struct vm *vm)
  */
 static int (*const setup_steps[])(struct vm *vm) = {
 	read_images,
+	setup_exec,
 	kvm_open,
 	setup_memory,
 	setup_irqchip,
@@ -556,6 +572,57 @@ static void on_signal(struct evloop_op *op, int res, uint32_t flags)
 		    sizeof(vm->sig_buf));
 }
 
+/*
+ * --exec: a guest that ended (panic, crash, reset, poweroff) before its
+ * init connected PROG's streams never ran PROG. What happens after that
+ * keeps its own status: PROG's through the debug-exit port, or the
+ * panic, crash or reboot it caused.
+ */
+static bool exec_not_run(const struct vm *vm, enum vm_stop_reason reason)
+{
+	if (!vm->exec || exec_started(vm->exec))
+		return false;
+	return reason == VM_STOP_PANIC || reason == VM_STOP_CRASH ||
+	       reason == VM_STOP_RESET || reason == VM_STOP_POWEROFF;
+}
+
+/* Why the VM stopped, said once; returns the exit status. */
+static int stop_status(const struct vm *vm)
+{
+	enum vm_stop_reason reason = atomic_load(&vm->stop_reason);
+	int status = vm->stop_code;
+
+	if (exec_not_run(vm, reason)) {
+		log_err("--exec: the guest %s before it ran PROG; exiting with "
+			"status %d", reason == VM_STOP_PANIC ? "panicked"
+				     : reason == VM_STOP_CRASH ? "crashed"
+							       : "stopped",
+			EXEC_STATUS_NOT_RUN);
+		return EXEC_STATUS_NOT_RUN;
+	}
+	switch (reason) {
+	case VM_STOP_RESET:
+		log_info("guest reset");
+		break;
+	case VM_STOP_POWEROFF:
+		log_info("guest powered off");
+		break;
+	case VM_STOP_DEBUG_EXIT:
+		log_info("guest wrote %d to the debug-exit port", status);
+		break;
+	case VM_STOP_PANIC:
+		log_err("guest kernel panicked; exiting with status %d",
+			status);
+		break;
+	case VM_STOP_CRASH:
+		log_err("guest crashed; exiting with status %d", status);
+		break;
+	default:
+		break;
+	}
+	return status;
+}
+
 int vm_run(struct vm *vm)
 {
 	unsigned int i;
@@ -574,6 +641,8 @@ int vm_run(struct vm *vm)
 		return VM_EXIT_ERROR;
 	}
 	console_enter(&vm->console);
+	if (vm->exec)
+		exec_start(vm->exec);
 	if (virtio_devices_start(vm)) {
 		console_leave(&vm->console);
 		return VM_EXIT_ERROR;
@@ -603,27 +672,7 @@ int vm_run(struct vm *vm)
 		vcpu_join(&vm->vcpus[i]);
 	console_leave(&vm->console);
 
-	status = vm->stop_code;
-	switch ((enum vm_stop_reason)atomic_load(&vm->stop_reason)) {
-	case VM_STOP_RESET:
-		log_info("guest reset");
-		break;
-	case VM_STOP_POWEROFF:
-		log_info("guest powered off");
-		break;
-	case VM_STOP_DEBUG_EXIT:
-		log_info("guest wrote %d to the debug-exit port", status);
-		break;
-	case VM_STOP_PANIC:
-		log_err("guest kernel panicked; exiting with status %d",
-			status);
-		break;
-	case VM_STOP_CRASH:
-		log_err("guest crashed; exiting with status %d", status);
-		break;
-	default:
-		break;
-	}
+	status = stop_status(vm);
 	if (vm->cfg->stats)
 		stats_print(vm);
 	return status;
@@ -640,6 +689,7 @@ void vm_destroy(struct vm *vm)
 	if (vm->loop_ready)
 		evloop_destroy(&vm->loop);
 	virtio_devices_destroy(vm);
+	exec_destroy(vm->exec);
 	for (i = vm->nr_vcpus; i-- > 0;)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);

@@ -22,6 +22,8 @@
 #include "vmm/bus.h"
 #include "vmm/console.h"
 #include "vmm/evloop.h"
+#include "vmm/exec.h"
+#include "vmm/cpio.h"
 #include "vmm/guestmem.h"
 #include "vmm/log.h"
 #include "vmm/sandbox.h"
@@ -49,6 +51,7 @@ struct vm_config {
 	bool stats;
 	enum sandbox_mode seccomp;
 	int64_t start_ns; /* process start, for --stats */
+	struct exec_config exec; /* --exec, --add */
 };
 
 /* Why the VM stopped; the first reason reported wins. */
@@ -82,6 +85,7 @@ struct vm {
 	struct boot_blob kernel_blob;
 	struct boot_kernel kernel;
 	struct boot_blob initrd_blob;
+	struct cpio extra; /* --exec/--add archive, loaded after the initrd */
 	struct boot_x86_entry entry; /* boot registers, for vCPU 0 */
 	struct guestmem mem;
 	struct bus pio_bus;
@@ -115,6 +119,7 @@ struct vm {
 	struct __kernel_timespec panic_grace;
 
 	struct console console; /* serial0 on stdin and stdout */
+	struct exec *exec; /* --exec: PROG's streams; NULL without */
 
 	/* Signals, read on the event loop. */
 	int sig_fd;

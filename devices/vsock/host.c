@@ -172,6 +172,18 @@ static void refuse(struct vsock_backend *be, struct vsock_mconn *mc)
 	vsock_muxer_release(be->env.mx, mc);
 }
 
+/* The host side of a guest connection is up: tell the guest. */
+static void connected(struct host_socket *s)
+{
+	struct vsock_backend *be = s->be;
+
+	s->phase = PH_OPEN;
+	be->env.stats->conns_opened++;
+	vsock_muxer_host_connected(be->env.mx, s->mc, true);
+	host_arm_poll(s);
+	host_send_kick(s);
+}
+
 static void on_connect(struct evloop_op *op, int res, uint32_t flags)
 {
 	struct host_socket *s =
@@ -189,13 +201,33 @@ static void on_connect(struct evloop_op *op, int res, uint32_t flags)
 		host_close(s); /* the guest gets an RST */
 		goto out;
 	}
-	s->phase = PH_OPEN;
-	be->env.stats->conns_opened++;
-	vsock_muxer_host_connected(be->env.mx, s->mc, true);
-	host_arm_poll(s);
-	host_send_kick(s);
+	connected(s);
 out:
 	host_op_end(s);
+}
+
+/* An internal target hands over a connected socket: no connect needed.
+ * Stream only, as its contract says. */
+static void connect_internal(struct vsock_backend *be, struct vsock_mconn *mc,
+			     const struct vsock_port_rule *rule)
+{
+	struct host_socket *s;
+	int fd = -1;
+
+	if (mc->conn.type != VSOCK_TYPE_SEQPACKET)
+		fd = rule->take(rule->opaque, mc->conn.local_port);
+	s = fd < 0 ? NULL : host_new(be, HOST_OUT, fd, false);
+	if (!s) {
+		if (fd >= 0)
+			close(fd);
+		refuse(be, mc);
+		return;
+	}
+	host_attach(s, mc);
+	s->pins++; /* connected() may fail it: free it only below */
+	connected(s);
+	s->pins--;
+	host_maybe_free(s);
 }
 
 static void be_connect(struct vsock_backend *be, struct vsock_mconn *mc)
@@ -203,10 +235,16 @@ static void be_connect(struct vsock_backend *be, struct vsock_mconn *mc)
 	bool seq = mc->conn.type == VSOCK_TYPE_SEQPACKET;
 	struct sockaddr_storage ss;
 	struct io_uring_sqe *sqe;
+	const struct vsock_port_rule *rule =
+		vsock_rules_find(be->ports, be->nr_ports, mc->conn.local_port);
 	struct host_socket *s;
 	socklen_t len;
 	int fd;
 
+	if (rule && rule->take) {
+		connect_internal(be, mc, rule);
+		return;
+	}
 	if (!vsock_rules_endpoint(be->uds_path, be->ports, be->nr_ports,
 				  mc->conn.local_port, seq, &ss, &len)) {
 		refuse(be, mc);

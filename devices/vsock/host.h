@@ -190,7 +190,12 @@ void listeners_arm(struct vsock_backend *be);
 void listeners_close(struct vsock_backend *be);
 
 /* rules.c */
-/* Where a guest connection to host port `port` goes; false: nowhere. */
+/* The first rule for `port`, or NULL. */
+const struct vsock_port_rule *vsock_rules_find(
+	const struct vsock_port_rule *ports, unsigned int nr_ports,
+	uint32_t port);
+/* Where a guest connection to host port `port` goes; false: nowhere
+ * (or to an internal target: see vsock_rules_find). */
 bool vsock_rules_endpoint(const char *uds_path,
 			  const struct vsock_port_rule *ports,
 			  unsigned int nr_ports, uint32_t port, bool seqpacket,

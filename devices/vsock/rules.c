@@ -13,20 +13,33 @@
 #include "devices/vsock/host.h"
 #include "vmm/util.h"
 
+const struct vsock_port_rule *vsock_rules_find(
+	const struct vsock_port_rule *ports, unsigned int nr_ports,
+	uint32_t port)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr_ports; i++)
+		if (ports[i].port == port)
+			return &ports[i];
+	return NULL;
+}
+
 bool vsock_rules_endpoint(const char *uds_path,
 			  const struct vsock_port_rule *ports,
 			  unsigned int nr_ports, uint32_t port, bool seqpacket,
 			  struct sockaddr_storage *ss, socklen_t *len)
 {
+	const struct vsock_port_rule *rule =
+		vsock_rules_find(ports, nr_ports, port);
 	struct sockaddr_un *sun = (struct sockaddr_un *)ss;
-	unsigned int i;
 	int n;
 
-	for (i = 0; i < nr_ports; i++) {
-		const struct vsock_endpoint *e = &ports[i].to;
+	if (rule) {
+		const struct vsock_endpoint *e = &rule->to;
 
-		if (ports[i].port != port)
-			continue;
+		if (rule->take)
+			return false;
 		if (seqpacket && e->addr.ss_family != AF_UNIX)
 			return false; /* TCP has no message boundaries */
 		memcpy(ss, &e->addr, sizeof(*ss));

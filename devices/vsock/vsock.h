@@ -42,10 +42,18 @@ struct vsock_endpoint {
 	socklen_t addrlen;
 };
 
-/* --vsock-port P=unix:PATH | P=tcp:HOST:PORT */
+/* --vsock-port P=unix:PATH | P=tcp:HOST:PORT, or an internal target */
 struct vsock_port_rule {
 	uint32_t port; /* guest's destination port on CID 2 */
 	struct vsock_endpoint to;
+	/*
+	 * Internal target (--exec's streams), used instead of `to` when set:
+	 * called on the event loop thread when the guest connects a stream
+	 * socket to `port`; returns a connected AF_UNIX stream socket, which
+	 * the backend then owns, or -errno to refuse the connection.
+	 */
+	int (*take)(void *opaque, uint32_t port);
+	void *opaque;
 };
 
 /* --vsock-listen tcp:ADDR:PORT=GUESTPORT */

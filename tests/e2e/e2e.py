@@ -37,6 +37,12 @@ Cases:
                           every vsock step, console input, ACPI poweroff
                           (in the nested bed; skipped on kvm_pvm)
 
+  exec VMM TOP            vmm --exec and --add with the bundled guest:
+                          stdout binary-safe and apart from stderr, stdin
+                          through, a directory added, exit statuses N,
+                          128+N, 125, 126, 127; stdout a pipe, a shared
+                          file, a terminal (five boots)
+
   soak VMM TOP [CPUS [FORMAT]]
                           guest/soak.c's vmm.test=soak: rounds of bulk
                           transfers both ways, round trips, connects and
@@ -168,6 +174,13 @@ def case_cli(vmm):
             (["--kernel", empty], "empty"),
             (["--kernel", garbage], "not a Linux kernel"),
             (["--kernel", "/etc/hostname"], "/etc/hostname"),
+            (["--kernel", garbage, "--exec", "echo 'open"],
+             "unterminated"),
+            (["--kernel", garbage, "--exec", "  "], "--exec"),
+            (["--kernel", garbage, "--exec", "x", "--initrd", empty],
+             "--initrd"),
+            (["--kernel", garbage, "--exec", "x", "--vsock-port",
+              "%d=unix:/x" % 0x65786564], "--vsock-port"),
         ]
         for args, needle in bad:
             p = run([vmm] + args)
@@ -944,6 +957,155 @@ def case_stock(vmm, top):
           p.returncode)
 
 
+# --- exec: vmm --exec and --add ------------------------------------------
+# The guest runs the bundled init's test tools (guest/tools.c): e.g.
+# "/init out N err TEXT cat ls PATH exit N" in one PROG.
+
+EXEC_NOT_RUN, EXEC_NOT_EXECUTABLE, EXEC_NOT_FOUND = 125, 126, 127
+
+
+def pattern(n):
+    """What "/init out N" writes: byte i is i % 256."""
+    return (bytes(range(256)) * (n // 256 + 1))[:n]
+
+
+def exec_run(vmm, kernel, args, stdin=subprocess.DEVNULL, stdout=None,
+             data=None):
+    """One --exec boot; stdout and stderr as bytes (stdout None when it
+    went elsewhere). A boot that overruns BOOT_TIMEOUT fails the case."""
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run([vmm, "--kernel", kernel] + args, input=data,
+                           stdin=None if data is not None else stdin,
+                           stdout=stdout or subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=BOOT_TIMEOUT)
+        rc, out, err = p.returncode, p.stdout, p.stderr
+    except subprocess.TimeoutExpired as e:
+        check(False, "vmm %s finished within %d s" % (args, BOOT_TIMEOUT))
+        rc, out, err = -1, e.stdout, e.stderr or b""
+    print("--- vmm %s: exit %d after %.1f s; stderr:\n%s" % (
+        " ".join(args), rc, time.monotonic() - t0,
+        err.decode(errors="replace")[-3000:]), flush=True)
+    return rc, out, err
+
+
+def make_add_tree(d):
+    """A directory for --add: modes, a subdirectory, a symlink."""
+    tree = os.path.join(d, "tree")
+    os.mkdir(tree)
+    os.mkdir(os.path.join(tree, "s"))
+    with open(os.path.join(tree, "a.txt"), "w") as f:
+        f.write("alpha\n")
+    with open(os.path.join(tree, "s", "run"), "w") as f:
+        f.write("#!/bin/sh\n")
+    os.symlink("../a.txt", os.path.join(tree, "s", "ln"))
+    os.chmod(os.path.join(tree, "a.txt"), 0o640)
+    os.chmod(os.path.join(tree, "s", "run"), 0o755)
+    os.chmod(os.path.join(tree, "s"), 0o700)
+    os.chmod(tree, 0o750)
+    return tree
+
+
+# What "/init ls /d" prints for make_add_tree's directory at /d.
+ADD_TREE_LS = (b"/d 40750 0\n/d/a.txt 100640 6\n/d/s 40700 0\n"
+               b"/d/s/ln 120777 -> ../a.txt\n/d/s/run 100755 10\n")
+
+
+def case_exec(vmm, top):
+    """vmm --exec and --add: PROG's stdout binary-safe and apart from its
+    stderr, stdin passed through, a directory added, exit statuses (N,
+    128+N on a signal, 126, 127, 125), stdout a pipe, a file shared with
+    stderr, a terminal; stdin data, a closed pipe, /dev/null."""
+    need_kvm()
+    kernel = bundled_kernel(top, kernel_format())
+    with tempfile.TemporaryDirectory() as d:
+        # Usage errors come before the guest boots.
+        missing = os.path.join(d, "missing")
+        rc, _, err = exec_run(vmm, kernel, ["--add", missing,
+                                            "--exec", "/init true"])
+        check(rc == 1 and ("--add: cannot read '%s': No such file or "
+                           "directory" % missing).encode() in err,
+              "--add of a missing file: exit 1 naming it")
+
+        # 1. Everything at once: 300 KB of every byte value on stdout,
+        # stdin (random bytes) copied after it, a directory listing,
+        # quoted words on stderr, exit status 7.
+        tree = make_add_tree(d)
+        data = os.urandom(100000)
+        size = 300000
+        rc, out, err = exec_run(vmm, kernel, [
+            "--add", tree + ":/d", "--exec",
+            "/init out %d err 'to stderr,  \"quoted\"' cat ls /d exit 7"
+            % size], data=data)
+        check(rc == 7, "PROG's exit status 7 is vmm's (got %d)" % rc)
+        want = pattern(size) + data + ADD_TREE_LS
+        check(out[:size] == pattern(size),
+              "stdout: %d bytes, every byte value, intact" % size)
+        check(out[size:size + len(data)] == data,
+              "stdin (%d random bytes) reached PROG, back on stdout" %
+              len(data))
+        check(out[size + len(data):] == ADD_TREE_LS,
+              "--add DIR:/d: names, modes, sizes, symlink in the guest "
+              "(got %r)" % out[size + len(data):])
+        check(out == want, "stdout holds PROG's output only (%d bytes, "
+              "want %d)" % (len(out), len(want)))
+        check(b'to stderr,  "quoted"\n' in err and b"to stderr" not in out,
+              "stderr apart from stdout, words split like a shell's")
+
+        # 2. stdout and stderr one regular file (>f 2>&1), stdin a closed
+        # pipe: PROG reads end of file, then dies of SIGKILL.
+        path = os.path.join(d, "out")
+        r, w = os.pipe()
+        os.close(w)
+        with open(path, "wb") as f:
+            t0 = time.monotonic()
+            p = subprocess.run(
+                [vmm, "--kernel", kernel, "--exec",
+                 "/init cat out 5000 err marker-line kill 9"],
+                stdin=r, stdout=f, stderr=f, timeout=BOOT_TIMEOUT)
+            print("--- kill boot: exit %d after %.1f s" % (
+                p.returncode, time.monotonic() - t0))
+        os.close(r)
+        got = open(path, "rb").read()
+        check(p.returncode == 128 + 9,
+              "PROG killed by signal 9 -> exit 137 (got %d)" % p.returncode)
+        check(pattern(5000) in got and b"marker-line\n" in got,
+              "stdout and stderr both whole in one shared file (%d bytes)"
+              % len(got))
+
+        # 3. PROG not found; stdout a terminal, left as it was.
+        master, slave = pty.openpty()
+        before = termios.tcgetattr(slave)
+        rc, _, err = exec_run(vmm, kernel, ["--exec", "/no/such/prog x"],
+                              stdout=slave)
+        after = termios.tcgetattr(slave)
+        os.close(master)
+        os.close(slave)
+        check(rc == EXEC_NOT_FOUND and
+              b"/no/such/prog: No such file or directory" in err,
+              "PROG not found -> 127 and a message (got %d)" % rc)
+        check(before == after, "the terminal's mode is untouched")
+
+        # 4. PROG found but not executable.
+        noexec = os.path.join(d, "noexec")
+        with open(noexec, "w") as f:
+            f.write("data\n")
+        os.chmod(noexec, 0o644)
+        rc, out, err = exec_run(vmm, kernel, ["--add", noexec,
+                                              "--exec", "/noexec"])
+        check(rc == EXEC_NOT_EXECUTABLE and b"Permission denied" in err,
+              "PROG not executable -> 126 (got %d)" % rc)
+
+        # 5. The guest fails before PROG runs (no init can start: the
+        # kernel panics) -> 125.
+        rc, out, err = exec_run(vmm, kernel, [
+            "--cmdline", "rdinit=/nonexistent init=/nonexistent",
+            "--exec", "/init true"])
+        check(rc == EXEC_NOT_RUN and b"before it ran PROG" in err and
+              out == b"", "guest panic before PROG ran -> 125, nothing "
+              "on stdout (got %d)" % rc)
+
+
 # --- soak: the host half of guest/soak.c's vmm.test=soak -----------------
 
 
@@ -1108,7 +1270,7 @@ def main():
      "seccomp": case_seccomp,
      "guest": case_guest, "panic": case_panic,
      "vsock": case_vsock, "vsock-reset": case_vsock_reset,
-     "soak": case_soak, "stock": case_stock,
+     "soak": case_soak, "stock": case_stock, "exec": case_exec,
      "unpriv": case_unpriv}[case](*args)
     print("%d passed, %d failed" % (0 if failures else 1,
                                     1 if failures else 0))

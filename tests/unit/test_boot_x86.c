@@ -331,6 +331,48 @@ START_TEST(load_elf_lays_out_memory)
 }
 END_TEST
 
+/* --exec's archive follows the initrd at the next 4-byte boundary, the
+ * gap zeroed; the kernel sees one initrd holding both. */
+START_TEST(load_extra_archive_after_initrd)
+{
+	uint8_t initrd[4097], extra[10];
+	struct boot_blob rd_blob = { .mem = initrd, .size = sizeof(initrd),
+				     .fd = -1 };
+	struct boot_blob ex_blob = { .mem = extra, .size = sizeof(extra),
+				     .fd = -1 };
+	struct boot_x86_config cfg = {
+		.cmdline = "", .initrd = &rd_blob, .initrd_extra = &ex_blob,
+		.nr_cpus = 1,
+	};
+	struct boot_x86_entry e;
+	struct boot_params *bp;
+	struct boot_blob blob;
+	const char *why = NULL;
+	size_t size;
+	uint8_t *img = make_elf(&size, 0x1000000);
+	uint64_t rd;
+
+	memset(initrd, 0xab, sizeof(initrd));
+	memset(extra, 0xcd, sizeof(extra));
+	ck_assert_int_eq(parse(img, size, &blob), 0);
+	memset(ram + RAM_SIZE - 8192, 0xff, 8192); /* the gap must be zeroed */
+	ck_assert_int_eq(boot_x86_load(&gm, &k, &cfg, &e, &why), 0);
+	bp = (struct boot_params *)(ram + MACHINE_ZERO_PAGE_ADDR);
+	rd = bp->hdr.ramdisk_image;
+	ck_assert_uint_eq(bp->hdr.ramdisk_size, 4100 + sizeof(extra));
+	ck_assert_uint_eq(rd % 4096, 0);
+	ck_assert_uint_eq(ram[rd + 4096], 0xab);
+	ck_assert_mem_eq(ram + rd + 4097, "\0\0\0", 3);
+	ck_assert_uint_eq(ram[rd + 4100], 0xcd);
+	ck_assert_uint_eq(ram[rd + 4100 + sizeof(extra) - 1], 0xcd);
+	/* An empty extra archive changes nothing. */
+	ex_blob.size = 0;
+	ck_assert_int_eq(boot_x86_load(&gm, &k, &cfg, &e, &why), 0);
+	ck_assert_uint_eq(bp->hdr.ramdisk_size, sizeof(initrd));
+	free(img);
+}
+END_TEST
+
 START_TEST(load_bzimage_entry_and_payload)
 {
 	struct boot_x86_config cfg = { .cmdline = "", .nr_cpus = 1 };
@@ -431,6 +473,7 @@ static Suite *suite(void)
 
 	tcase_add_checked_fixture(layout, load_setup, load_teardown);
 	tcase_add_test(layout, load_elf_lays_out_memory);
+	tcase_add_test(layout, load_extra_archive_after_initrd);
 	tcase_add_test(layout, load_bzimage_entry_and_payload);
 	tcase_add_test(layout, load_rejects_what_does_not_fit);
 	suite_add_tcase(s, layout);

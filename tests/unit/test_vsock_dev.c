@@ -656,6 +656,70 @@ START_TEST(hybrid_bad_line_is_closed)
 }
 END_TEST
 
+/* ---- internal targets (--exec's streams) ---- */
+
+struct take_state {
+	int fd; /* handed over once, then -1 */
+	unsigned int calls;
+};
+
+static int take_once(void *opaque, uint32_t port)
+{
+	struct take_state *t = opaque;
+	int fd = t->fd;
+
+	ck_assert_uint_eq(port, PORT);
+	t->calls++;
+	t->fd = -1;
+	return fd >= 0 ? fd : -EBUSY;
+}
+
+/* Bytes both ways through a handed-over socketpair end, end of file both
+ * ways; a second stream and a SEQPACKET connection are refused. */
+START_TEST(internal_target)
+{
+	struct vsock_driver_config cfg = base_cfg();
+	struct take_state t = { .fd = -1 };
+	struct vsock_port_rule rule = { .port = PORT, .take = take_once,
+					.opaque = &t };
+	struct vsock_sock *s, *again, *seq;
+	uint8_t buf[16];
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+			 0);
+	t.fd = sv[0];
+	cfg.seqpacket = true;
+	cfg.dev.ports = &rule;
+	cfg.dev.nr_ports = 1;
+	start(&cfg);
+	seq = vsock_driver_connect_start(&d, PORT, VSOCK_TYPE_SEQPACKET);
+	vsock_driver_settle(&d, 3);
+	ck_assert(seq->got_rst);
+	ck_assert_uint_eq(t.calls, 0); /* stream only: never asked */
+	vsock_driver_close(seq, false);
+
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &s), 0);
+	ck_assert_uint_eq(t.calls, 1);
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT, &again),
+			 -ECONNREFUSED);
+	vsock_driver_close(again, false);
+	ck_assert_int_eq(vsock_driver_send(s, "ping", 4), 0);
+	vsock_driver_shutdown(s, VSOCK_SHUTDOWN_SEND);
+	vsock_driver_settle(&d, 3);
+	ck_assert_int_eq(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT), 4);
+	ck_assert_int_eq(memcmp(buf, "ping", 4), 0);
+	ck_assert_int_eq(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT), 0);
+	ck_assert_int_eq(vsock_host_write_all(sv[1], "pong", 4), 0);
+	close(sv[1]);
+	ck_assert_int_eq(vsock_driver_recv_all(s, buf, 4), 0);
+	ck_assert_int_eq(memcmp(buf, "pong", 4), 0);
+	ck_assert_int_eq(vsock_driver_recv(s, buf, sizeof(buf)), 0);
+	vsock_driver_close(s, true);
+	ck_assert_uint_eq(vsock_driver_nr_socks(&d), 0);
+}
+END_TEST
+
 /* ---- TCP ---- */
 
 START_TEST(tcp_port_rule)
@@ -1797,6 +1861,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, hybrid_bad_line_is_closed);
 	tcase_add_test(tc, tcp_port_rule);
 	tcase_add_test(tc, tcp_listen_rule);
+	tcase_add_test(tc, internal_target);
 
 	tc = add_case(s, "hostile host clients");
 	tcase_add_test(tc, hybrid_silent_client_times_out);
