@@ -32,5 +32,6 @@ void debug_exit(int code) __attribute__((noreturn));
 int vsock_test_main(void); /* vmm.test=vsock, vsock_test.c */
 int soak_main(void); /* vmm.test=soak, soak.c */
 int bench_main(void); /* vmm.test=vsockbench, bench.c */
+int hostile_main(void); /* vmm.test=hostile, hostile.c */
 
 #endif
