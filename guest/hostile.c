@@ -23,6 +23,7 @@
  * end, or in the device's own window, never at the kernel's memory.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -138,7 +139,7 @@ struct hq {
 struct hdev {
 	volatile uint32_t *regs;
 	uint64_t base, ram_end, cid;
-	char name[64];
+	char name[256]; /* the platform device, as d_name */
 	uint32_t features_lo; /* the device's, word 0 */
 	uint8_t *dma;
 	uint64_t pa[NR_PAGES];
@@ -1708,22 +1709,22 @@ static uint64_t ram_end(void)
 	return end;
 }
 
-/* The name /proc/iomem gives the resource at `base`, or "". */
-static void iomem_name(uint64_t base, char *name, size_t size)
+/* Where /proc/iomem puts the resource named `name`; 0 if nowhere. */
+static uint64_t iomem_start(const char *name)
 {
 	char line[256], n[64];
-	unsigned long long lo, hi;
+	unsigned long long lo, hi, found = 0;
 	FILE *f = fopen("/proc/iomem", "r");
 
-	name[0] = 0;
 	while (f && fgets(line, sizeof(line), f))
 		if (sscanf(line, " %llx-%llx : %63[^\n]", &lo, &hi, n) == 3 &&
-		    lo == base) {
-			snprintf(name, size, "%s", n);
+		    !strcmp(n, name)) {
+			found = lo;
 			break;
 		}
 	if (f)
 		fclose(f);
+	return found;
 }
 
 static int path_exists(const char *fmt, const char *name)
@@ -1734,51 +1735,51 @@ static int path_exists(const char *fmt, const char *name)
 	return access(path, F_OK) == 0;
 }
 
+#define MMIO_DRIVER "/sys/bus/platform/drivers/virtio-mmio"
+
 /*
- * The vsock device among the command line's virtio_mmio.device=SIZE@ADDR:IRQ
- * entries (the kernel names the i-th one virtio-mmio.i), checked through
+ * The vsock device among those the kernel's virtio-mmio driver holds
+ * (named virtio-mmio.N from the command line, LNRO0005:NN from ACPI; the
+ * kernel names each window's resource after its device), checked through
  * /dev/mem: magic, version 2, device ID 19.
  */
 static int find_device(struct hdev *h, int memfd)
 {
-	static const char key[] = "virtio_mmio.device=";
-	char cmd[4096];
-	const char *p = cmd;
-	int i = 0;
+	DIR *dir = opendir(MMIO_DRIVER);
+	struct dirent *e;
 
-	read_file("/proc/cmdline", cmd, sizeof(cmd));
-	while ((p = strstr(p, key))) {
-		unsigned long long addr;
+	if (!dir)
+		return fail(h, MMIO_DRIVER ": %s", strerror(errno));
+	while ((e = readdir(dir))) {
 		volatile uint32_t *regs;
-		const char *at;
+		uint64_t addr;
 
-		p += sizeof(key) - 1;
-		at = strchr(p, '@');
-		if (!at || sscanf(at + 1, "%llx", &addr) != 1)
+		if (e->d_type != DT_LNK || !strcmp(e->d_name, "module") ||
+		    !(addr = iomem_start(e->d_name)))
 			continue;
 		regs = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
 			    memfd, (off_t)addr);
-		if (regs == MAP_FAILED)
-			return fail(h, "mmap of /dev/mem at 0x%llx: %s", addr,
-				    strerror(errno));
-		printf("vmm-test: hostile device at 0x%llx: magic 0x%x "
-		       "version %u id %u\n", addr, regs[R_MAGIC / 4],
+		if (regs == MAP_FAILED) {
+			closedir(dir);
+			return fail(h, "mmap of /dev/mem at 0x%llx: %s",
+				    (unsigned long long)addr, strerror(errno));
+		}
+		printf("vmm-test: hostile device %s at 0x%llx: magic 0x%x "
+		       "version %u id %u\n", e->d_name,
+		       (unsigned long long)addr, regs[R_MAGIC / 4],
 		       regs[R_VERSION / 4], regs[R_DEVICE_ID / 4]);
 		if (regs[R_MAGIC / 4] == MMIO_MAGIC &&
 		    regs[R_VERSION / 4] == 2 &&
 		    regs[R_DEVICE_ID / 4] == VIRTIO_ID_VSOCK) {
 			h->regs = regs;
 			h->base = addr;
-			iomem_name(addr, h->name, sizeof(h->name));
-			if (!h->name[0] || !path_exists(
-				    "/sys/bus/platform/devices/%s", h->name))
-				snprintf(h->name, sizeof(h->name),
-					 "virtio-mmio.%d", i);
+			snprintf(h->name, sizeof(h->name), "%s", e->d_name);
+			closedir(dir);
 			return 0;
 		}
 		munmap((void *)regs, PAGE);
-		i++;
 	}
+	closedir(dir);
 	return fail(h, "no virtio-mmio vsock device (version 2, id 19)");
 }
 
@@ -1797,15 +1798,13 @@ static int write_sys(const char *path, const char *text)
 /* Bind (or unbind) the kernel's virtio-mmio driver, and see it happen. */
 static int driver_bind(struct hdev *h, bool bind)
 {
-	int r = write_sys(bind ? "/sys/bus/platform/drivers/virtio-mmio/bind"
-			       : "/sys/bus/platform/drivers/virtio-mmio/unbind",
+	int r = write_sys(bind ? MMIO_DRIVER "/bind" : MMIO_DRIVER "/unbind",
 			  h->name);
 
 	if (r)
 		return fail(h, "%s %s: %s", bind ? "bind" : "unbind", h->name,
 			    strerror(-r));
-	if (path_exists("/sys/bus/platform/devices/%s/driver", h->name) !=
-	    bind)
+	if (path_exists(MMIO_DRIVER "/%s", h->name) != bind)
 		return fail(h, "%s %s: driver link %s", bind ? "bind" : "unbind",
 			    h->name, bind ? "missing" : "still there");
 	return 0;
