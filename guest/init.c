@@ -5,7 +5,8 @@
  * /modules/order if there is one (for distribution kernels), prints a
  * marker with the time since boot, then either runs the tests named by
  * `vmm.test=NAME` on the kernel command line (the guest half of the end-to-end tests: sysinfo and rng here, the
- * vsock programs in vsock_test.c, soak.c and bench.c) and reports through
+ * vsock programs in vsock_test.c, soak.c and bench.c, the attacks on
+ * the vsock device in hostile.c) and reports through
  * the debug-exit port, or offers a small interactive prompt on the console.
  * With vmm --exec, it runs the command instead (exec.c). Run as a command
  * rather than as PID 1, it offers small test programs (tools.c).
@@ -149,6 +150,7 @@ static const struct {
 	{ "vsockreset", vsock_reset_main },
 	{ "vsockbench", bench_main },
 	{ "soak", soak_main },
+	{ "hostile", hostile_main },
 };
 
 /*

@@ -159,4 +159,98 @@
 #define SOAK_OK "OK"
 #define SOAK_BAD "BAD"
 
+/*
+ * vmm.test=hostile (guest/hostile.c): host ports. The guest drives the
+ * vsock device by hand and attacks it; these listeners give its
+ * connections something to talk to.
+ */
+/* echoes what it reads */
+#define HT_PORT_ECHO 5100
+/* reads to EOF, discards */
+#define HT_PORT_SINK 5101
+/* reads nothing for HT_STALL_S seconds, then to EOF */
+#define HT_PORT_STALL 5102
+#define HT_STALL_S 5
+/* sends until the connection goes away */
+#define HT_PORT_SOURCE 5104
+/* xfer receiver, for the final AF_VSOCK connection */
+#define HT_PORT_XFER 5103
+/* nothing listens: a REQUEST here comes back as an RST */
+#define HT_PORT_NONE 5199
+/* connection attempts in the REQUEST storm */
+#define HT_STORM 4096
+/* resets with host data arriving: more than the device's RX pool */
+#define HT_RESET_ROUNDS 80
+/* bring-ups and resets back to back, a REQUEST in flight each time */
+#define HT_RESET_LOOP 200
+/* the final connection: bytes each way, and the stream seed */
+#define HT_XFER_SIZE 262144
+#define HT_XFER_SEED 9000
+
+/*
+ * vmm.test=hostile: the attacks, in the order they run. The guest prints
+ * "vmm-test: hostile <attack> ok status=0x<status> <what happened>" or
+ * "vmm-test: hostile <attack> FAIL <why>" for each, then
+ * "vmm-test: hostile <step> ok|FAIL ..." for the steps around them.
+ */
+#define HT_ATK_RO_REGISTERS "ro_registers"
+#define HT_ATK_FEATURES_UNOFFERED "features_unoffered"
+#define HT_ATK_FEATURES_NO_VERSION_1 "features_no_version_1"
+#define HT_ATK_DRIVER_OK_EARLY "driver_ok_early"
+#define HT_ATK_STATUS_CLEAR_BITS "status_clear_bits"
+#define HT_ATK_QUEUE_SEL_OUT_OF_RANGE "queue_sel_out_of_range"
+#define HT_ATK_QUEUE_SIZE_ZERO "queue_size_zero"
+#define HT_ATK_QUEUE_SIZE_NOT_POW2 "queue_size_not_pow2"
+#define HT_ATK_QUEUE_SIZE_TOO_BIG "queue_size_too_big"
+#define HT_ATK_RING_UNALIGNED "ring_unaligned"
+#define HT_ATK_RING_OUTSIDE_RAM "ring_outside_ram"
+#define HT_ATK_RING_STRADDLES_RAM_END "ring_straddles_ram_end"
+#define HT_ATK_RING_IN_MMIO "ring_in_mmio"
+#define HT_ATK_RINGS_OVERLAP "rings_overlap"
+#define HT_ATK_LIVE_RING_REPOINT "live_ring_repoint"
+#define HT_ATK_NOTIFY_BAD_QUEUE "notify_bad_queue"
+#define HT_ATK_NOTIFY_FLOOD "notify_flood"
+#define HT_ATK_DESC_OUTSIDE_RAM "desc_outside_ram"
+#define HT_ATK_DESC_IN_MMIO "desc_in_mmio"
+#define HT_ATK_DESC_STRADDLES_RAM_END "desc_straddles_ram_end"
+#define HT_ATK_DESC_HUGE_LEN "desc_huge_len"
+#define HT_ATK_DESC_ADDR_WRAPS "desc_addr_wraps"
+#define HT_ATK_CHAIN_LOOP "chain_loop"
+#define HT_ATK_CHAIN_LONGER_THAN_QUEUE "chain_longer_than_queue"
+#define HT_ATK_NEXT_OUT_OF_RANGE "next_out_of_range"
+#define HT_ATK_AVAIL_IDX_JUMP "avail_idx_jump"
+#define HT_ATK_AVAIL_HEAD_OUT_OF_RANGE "avail_head_out_of_range"
+#define HT_ATK_TX_WRITE_ONLY "tx_write_only"
+#define HT_ATK_TX_SHORT_HEADER "tx_short_header"
+#define HT_ATK_INDIRECT_BAD_SIZE "indirect_bad_size"
+#define HT_ATK_INDIRECT_EMPTY "indirect_empty"
+#define HT_ATK_INDIRECT_OUTSIDE_RAM "indirect_outside_ram"
+#define HT_ATK_INDIRECT_HUGE "indirect_huge"
+#define HT_ATK_INDIRECT_NESTED "indirect_nested"
+#define HT_ATK_INDIRECT_WITH_NEXT "indirect_with_next"
+#define HT_ATK_INDIRECT_LOOP "indirect_loop"
+#define HT_ATK_INDIRECT_NEXT_OUT_OF_RANGE "indirect_next_out_of_range"
+#define HT_ATK_INDIRECT_BAD_ENTRY "indirect_bad_entry"
+#define HT_ATK_HDR_LEN_LIES "hdr_len_lies"
+#define HT_ATK_HDR_UNKNOWN_OP "hdr_unknown_op"
+#define HT_ATK_HDR_UNKNOWN_TYPE "hdr_unknown_type"
+#define HT_ATK_HDR_SRC_CID_FORGED "hdr_src_cid_forged"
+#define HT_ATK_HDR_DST_CID_OTHER "hdr_dst_cid_other"
+#define HT_ATK_HDR_DST_PORT_ZERO "hdr_dst_port_zero"
+#define HT_ATK_HDR_DATA_ON_REQUEST "hdr_data_on_request"
+#define HT_ATK_RW_UNCONNECTED "rw_unconnected"
+#define HT_ATK_CREDIT_LIES "credit_lies"
+#define HT_ATK_CREDIT_OVERRUN "credit_overrun"
+#define HT_ATK_RESET_MID_FLIGHT "reset_mid_flight"
+#define HT_ATK_RESET_MID_RECEIVE "reset_mid_receive"
+#define HT_ATK_RESET_LOOP "reset_loop"
+#define HT_ATK_RX_READ_ONLY "rx_read_only"
+#define HT_ATK_RX_SHORT "rx_short"
+#define HT_ATK_RX_OUTSIDE_RAM "rx_outside_ram"
+#define HT_ATK_RX_STRADDLES_RAM_END "rx_straddles_ram_end"
+#define HT_ATK_RX_READ_AFTER_WRITE "rx_read_after_write"
+#define HT_ATK_RX_DUPLICATE_HEAD "rx_duplicate_head"
+#define HT_ATK_REQUEST_STORM "request_storm"
+#define HT_ATK_REQUEST_STORM_NO_RX "request_storm_no_rx"
+
 #endif

@@ -34,6 +34,7 @@ int vsock_test_main(void); /* vmm.test=vsock, vsock_test.c */
 int vsock_reset_main(void); /* vmm.test=vsockreset, vsock_test.c */
 int soak_main(void); /* vmm.test=soak, soak.c */
 int bench_main(void); /* vmm.test=vsockbench, bench.c */
+int hostile_main(void); /* vmm.test=hostile, hostile.c */
 
 /* exec.c: vmm --exec's guest half (guest/exec_abi.h). Runs PROG, ends
  * the VM with its status; -1 (nothing done) without EXEC_ARGV_FILE. */

@@ -123,9 +123,9 @@ static int xfer_finish(struct vt *t, struct xfer *x)
 	return 0;
 }
 
-/* One whole transfer to a host port. */
-static int xfer_to_host(struct vt *t, unsigned int port, uint64_t seed,
-			uint64_t size, uint64_t reply)
+/* One whole transfer to a host port (vt.h). */
+int xfer_to_host(struct vt *t, unsigned int port, uint64_t seed,
+		 uint64_t size, uint64_t reply)
 {
 	struct xfer x;
 	int fd = vsock_connect(port, SOCK_STREAM), r;

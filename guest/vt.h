@@ -66,6 +66,14 @@ int vt_bye(struct vt *t);
 /* Wait for n children; each printed its own reason. Returns how many failed. */
 int wait_children(int n);
 
+/*
+ * One whole xfer (protocol.h) to a host port: `size` bytes out, the
+ * receiver's status checked against our CRC, `reply` bytes back checked
+ * (vsock_test.c). 0, or -1 with the reason in t->why.
+ */
+int xfer_to_host(struct vt *t, unsigned int port, uint64_t seed,
+		 uint64_t size, uint64_t reply);
+
 /* The splitmix64 finaliser of protocol.h. */
 uint64_t mix64(uint64_t z);
 /* splitmix64 output number k of a generator seeded with seed. */

@@ -42,6 +42,15 @@ Cases:
                           through, a directory added, exit statuses N,
                           128+N, 125, 126, 127; stdout a pipe, a shared
                           file, a terminal (five boots)
+  hostile VMM TOP         guest/hostile.c's vmm.test=hostile: the guest
+                          unbinds the vsock device from its kernel, drives
+                          it from user space through /dev/mem and attacks
+                          it (bad rings, chains, headers, storms), each
+                          attack followed by a reset and a working probe;
+                          then the kernel gets it back and an AF_VSOCK
+                          transfer runs both ways. Checks the exit status,
+                          every attack, the rejections in the VMM's log
+                          and its memory (--stats)
 
   soak VMM TOP [CPUS [FORMAT]]
                           guest/soak.c's vmm.test=soak: rounds of bulk
@@ -1106,6 +1115,118 @@ def case_exec(vmm, top):
               "on stdout (got %d)" % rc)
 
 
+# --- hostile: the host half of guest/hostile.c's vmm.test=hostile --------
+
+# The VMM's peak memory beyond guest RAM: about 3 MiB in a normal build
+# after every attack (the storms included); 64 MiB would mean the guest
+# made it grow.
+HOSTILE_RSS_LIMIT_KIB = 64 * 1024
+
+
+def sink(sock):
+    proto.recv_to_eof(sock)
+
+
+def stall(sock):
+    """Read nothing for a while (the guest resets the device with its
+    data in flight), then to EOF."""
+    time.sleep(proto.HT_STALL_S)
+    proto.recv_to_eof(sock)
+
+
+def source(sock):
+    """Send until the guest's side goes away (a reset closes it)."""
+    chunk = b"s" * 65536
+    try:
+        while True:
+            sock.sendall(chunk)
+    except OSError:
+        return None
+
+
+class HostileHost(proto.Host):
+    """What the guest's hand-driven connections talk to. Its attacks
+    reset them at will, so only the final transfer's verdict counts."""
+
+    def __init__(self, d):
+        super().__init__(d, VSOCK_IO_TIMEOUT)
+        self.xfers = []
+        self.listen_port(proto.HT_PORT_ECHO, "echo", proto.echo)
+        self.listen_port(proto.HT_PORT_SINK, "sink", sink)
+        self.listen_port(proto.HT_PORT_STALL, "stall", stall)
+        self.listen_port(proto.HT_PORT_SOURCE, "source", source)
+        self.listen_port(proto.HT_PORT_XFER, "xfer", proto.xfer_recv)
+
+    def connection_done(self, name, why):
+        if name == "xfer":
+            with self.lock:
+                self.xfers.append(why)
+
+
+def case_hostile(vmm, top):
+    need_kvm()
+    kernel = bundled_kernel(top, kernel_format())
+    d = tempfile.mkdtemp(prefix="vmm-hostile-")
+    host = HostileHost(d)
+    cmd = [vmm, "--kernel", kernel, "--memory", "128", "--cpus", "2",
+           "--vsock-cid", "3", "--vsock-uds", host.uds, "--stats",
+           "--cmdline", "quiet vmm.test=hostile vmm.code=42"]
+    print("running: " + " ".join(cmd), flush=True)
+    try:
+        p = run(cmd, timeout=BOOT_TIMEOUT)
+    finally:
+        host.close()
+        shutil.rmtree(d, ignore_errors=True)
+    show(p)
+    out, err = p.stdout, p.stderr
+    print("\n".join(line for line in out.splitlines()
+                    if "vmm-test: hostile" in line))
+    check(not p.timed_out, "the VMM ended within %d s" % BOOT_TIMEOUT)
+    check(p.returncode == 42, "exit status 42, the guest's verdict (got %d:"
+          " 1 a failed attack, 2 a guest panic, 3 a triple fault, 134 or "
+          "139 a VMM crash, 159 seccomp)" % p.returncode)
+    check("vmm-test: hostile setup ok" in out,
+          "the guest found the device, unbound its driver, mapped it")
+    attacks = [v for k, v in proto.read_header().items()
+               if k.startswith("HT_ATK_")]
+    for name in attacks:
+        m = re.search(r"vmm-test: hostile %s (ok status=(0x[0-9a-f]+).*|"
+                      r"FAIL.*)" % re.escape(name), out)
+        check(m is not None and m.group(1).startswith("ok"),
+              "attack %s survived, device works after it: %s" % (
+                  name, m.group(1) if m else "not run"))
+    check("vmm-test: hostile rebind ok" in out,
+          "the kernel's driver took the device back")
+    check("vmm-test: hostile xfer ok" in out and host.xfers == [None],
+          "the final connection moved %d bytes each way, checked on both "
+          "sides (host: %s)" % (proto.HT_XFER_SIZE, host.xfers))
+    check("vmm-test: hostile PASS" in out, "guest reports hostile PASS")
+    # The rejections, in the VMM's rate-limited log.
+    for needle in ("virtio-vsock: device needs reset",
+                   "set up with bad size",
+                   "vsock: malformed TX chain",
+                   "vsock: dropped TX",
+                   "vsock: malformed RX buffer"):
+        check(needle in err, "the VMM logged %r" % needle)
+    logged = len(re.findall(r"^vmm: warning: ", err, re.M))
+    check(logged < 2000, "the guest cannot flood the log (%d warnings)" %
+          logged)
+    for bad in ("AddressSanitizer", "runtime error:", "LeakSanitizer",
+                "Segmentation fault", "vmm: error:"):
+        check(bad not in err, "no %r on stderr" % bad)
+    stats = dict(re.findall(r"^stat: (\w+) (\d+)$", err, re.M))
+    rss = int(stats.get("vmm_rss_kib", -1))
+    check(0 < rss < HOSTILE_RSS_LIMIT_KIB,
+          "VMM memory beyond guest RAM stayed bounded: peak %d KiB "
+          "(limit %d)" % (rss, HOSTILE_RSS_LIMIT_KIB))
+    refused = int(stats.get("vsock_conns_refused", -1))
+    check(refused >= proto.HT_STORM,
+          "every REQUEST of the storm was refused (%d)" % refused)
+    print("stats: " + " ".join("%s=%s" % kv for kv in sorted(stats.items())
+                               if kv[0].startswith(("vsock", "vmm_rss",
+                                                    "peak"))))
+
+
 # --- soak: the host half of guest/soak.c's vmm.test=soak -----------------
 
 
@@ -1271,6 +1392,7 @@ def main():
      "guest": case_guest, "panic": case_panic,
      "vsock": case_vsock, "vsock-reset": case_vsock_reset,
      "soak": case_soak, "stock": case_stock, "exec": case_exec,
+     "hostile": case_hostile,
      "unpriv": case_unpriv}[case](*args)
     print("%d passed, %d failed" % (0 if failures else 1,
                                     1 if failures else 0))
