@@ -29,6 +29,11 @@ Cases:
                           and closes their host ends; then the guest's
                           listener and new connections work (one boot)
 
+  conformance VMM TOP     tools/vsock-conformance for the bundled kernel:
+                          every vsock step plain and under each
+                          --vsock-fault mode (five boots); in the nested
+                          bed only, skipped elsewhere
+
   unpriv VMM TOP          vsock steps with the VMM unprivileged: no
                           uid 0, no groups, no capabilities, only its own
                           /dev/kvm node and its socket directory
@@ -647,6 +652,38 @@ def case_vsock_reset(vmm, top):
     check(proc.returncode == 42, "exit status 42 (got %d)" % proc.returncode)
 
 
+# --- conformance: tools/vsock-conformance for the bundled kernel ----------
+
+
+def case_conformance(vmm, top):
+    """The conformance table of the bundled kernel: every vsock step with
+    the plain device and under each --vsock-fault mode, one boot each.
+    It runs in the nested bed, where CI runs the kvm suite and a boot
+    takes seconds; where the guest kernel is emulated (kvm_pvm) five
+    boots would take many minutes and measure the emulator, and on any
+    other local /dev/kvm guest-vsock already covers the plain steps, so
+    it skips outside the bed (VMM_E2E_CONFORMANCE=1 runs it anyway)."""
+    need_kvm()
+    if not (os.environ.get("VMM_IN_BED") or
+            os.environ.get("VMM_E2E_CONFORMANCE") == "1"):
+        print("SKIP: the conformance table runs in the nested bed "
+              "(tools/test runs the kvm suite there too); "
+              "VMM_E2E_CONFORMANCE=1 runs it here")
+        sys.exit(77)
+    kernel = bundled_kernel(top, kernel_format())
+    env = dict(os.environ,
+               VMM_BUILD_DIR=os.path.dirname(os.path.abspath(vmm)),
+               VMM_E2E_BOOT_TIMEOUT=str(BOOT_TIMEOUT))
+    t0 = time.monotonic()
+    p = subprocess.run([os.path.join(top, "tools", "vsock-conformance"),
+                        "--kernel", kernel], env=env,
+                       stdin=subprocess.DEVNULL)
+    print("--- tools/vsock-conformance: exit %d after %.1f s" % (
+        p.returncode, time.monotonic() - t0))
+    check(p.returncode == 0, "every cell of the conformance table passes "
+          "(exit %d)" % p.returncode)
+
+
 # --- unpriv: the VMM as a user with no privilege but /dev/kvm ------------
 
 UNPRIV_ID = 64123  # a uid and gid with no passwd entry, hence no groups
@@ -1050,6 +1087,7 @@ def main():
      "guest": case_guest, "panic": case_panic,
      "vsock": case_vsock, "vsock-reset": case_vsock_reset,
      "soak": case_soak, "stock": case_stock, "exec": case_exec,
+     "conformance": case_conformance,
      "unpriv": case_unpriv}[case](*args)
     print("%d passed, %d failed" % (0 if failures else 1,
                                     1 if failures else 0))
