@@ -83,8 +83,14 @@
 #define VT_GPORT_TCP 6006
 
 /*
- * vmm.test=vsock: the steps, in the order they run. The guest prints
- * "vmm-test: vsock <step> ok <ms> ms" or "vmm-test: vsock <step> FAIL
+ * vmm.test=vsock: the steps, in the order they run. The guest first
+ * prints its probe line "vmm-test: vsock probe kernel=<release>
+ * acpi=<yes|no> socket=<ok|error> virtio_devices=<n>
+ * vsock_device=<found|missing> driver=<bound|none>" (and runs no step if
+ * vsock cannot work), then
+ * "vmm-test: vsock <step> ok <ms> ms" (", <n> tries" appended when a
+ * transport reset made it start over, each such attempt first printing
+ * "vmm-test: vsock <step> retry <why>") or "vmm-test: vsock <step> FAIL
  * <why>" for each.
  */
 #define VT_STEP_HELLO "hello"

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -219,6 +220,43 @@ int ctl_start(struct vt *t, const char *cmd)
 	return strcmp(reply, CTL_OK) ? vt_fail(t, "host: %s", reply) : 0;
 }
 
+int vt_accept(struct vt *t, int lfd)
+{
+	/* No events asked of the control connection: only an error or a
+	 * hang-up shows there. */
+	struct pollfd p[2] = { { .fd = lfd, .events = POLLIN },
+			       { .fd = t->ctl } };
+	int fd;
+
+	for (;;) {
+		int n = poll(p, t->ctl >= 0 ? 2 : 1, -1);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (t->ctl >= 0 && p[1].revents)
+			return -ECONNRESET;
+		if (p[0].revents)
+			break;
+	}
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int vt_ctl_lost(struct vt *t)
+{
+	char reply[256], why[sizeof(t->why)];
+	int r;
+
+	if (t->ctl < 0)
+		return 1;
+	strcpy(why, t->why);
+	r = ctl_cmd(t, reply, sizeof(reply), CTL_WAIT);
+	strcpy(t->why, why);
+	return r < 0;
+}
+
 int vt_accept_from_host(struct vt *t, unsigned int port, int type,
 			const char *cmd)
 {
@@ -231,10 +269,10 @@ int vt_accept_from_host(struct vt *t, unsigned int port, int type,
 		close(lfd);
 		return -1;
 	}
-	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	fd = vt_accept(t, lfd);
 	close(lfd);
 	return fd < 0 ? vt_fail(t, "accept on port %u: %s", port,
-				strerror(errno)) : fd;
+				strerror(-fd)) : fd;
 }
 
 int wait_children(int n)
@@ -291,6 +329,7 @@ void vt_init(struct vt *t)
 	t->size = cmdline_ull("vmm.vsock_size", 1 << 20);
 	t->conns = (unsigned int)cmdline_ull("vmm.vsock_conns", 16);
 	t->timeout_s = (unsigned int)cmdline_ull("vmm.vsock_timeout", 300);
+	t->retries = (unsigned int)cmdline_ull("vmm.vsock_retries", 0);
 	if (!t->conns)
 		t->conns = 1;
 	if (cmdline_get("vmm.vsock_steps", t->steps, sizeof(t->steps)))

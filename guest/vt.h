@@ -15,6 +15,7 @@ struct vt {
 	unsigned long long size; /* bulk transfer size */
 	unsigned int conns;
 	unsigned int timeout_s;
+	unsigned int retries; /* attempts more per step after a reset */
 	char steps[256];
 	char why[256]; /* the failing step's reason */
 };
@@ -23,7 +24,8 @@ struct vt {
 extern const char *volatile vt_step;
 
 /*
- * Read vmm.vsock_size, _conns, _timeout and _steps; ignore SIGPIPE; on
+ * Read vmm.vsock_size, _conns, _timeout, _steps and _retries; ignore
+ * SIGPIPE; on
  * SIGALRM, print "vmm-test: vsock <vt_step> FAIL timed out" and fail (a
  * child exits 1, PID 1 ends the VM with status 1).
  */
@@ -57,6 +59,19 @@ int ctl_start(struct vt *t, const char *cmd);
  */
 int vt_accept_from_host(struct vt *t, unsigned int port, int type,
 			const char *cmd);
+/*
+ * accept4() on lfd that gives up once the control connection shows an
+ * error or a hang-up: a transport reset drops the connection the host
+ * was making to lfd along with the control one, so none may come.
+ */
+int vt_accept(struct vt *t, int lfd);
+/*
+ * After a failed attempt: has the control connection been reset since it
+ * was opened? A live one answers CTL_WAIT (which also collects the verdict
+ * of whatever the host still ran for the attempt); after a transport
+ * reset the device answers it with RST. t->why is kept.
+ */
+int vt_ctl_lost(struct vt *t);
 /* Open the control connection (t->ctl, -1 on failure). */
 int vt_ctl_connect(struct vt *t);
 /* Open the control connection and greet the host; close it saying bye. */

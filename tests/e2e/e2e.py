@@ -29,6 +29,11 @@ Cases:
                           and closes their host ends; then the guest's
                           listener and new connections work (one boot)
 
+  conformance VMM TOP     tools/vsock-conformance for the bundled kernel:
+                          every vsock step plain and under each
+                          --vsock-fault mode (five boots); in the nested
+                          bed only, skipped elsewhere
+
   unpriv VMM TOP          vsock steps with the VMM unprivileged: no
                           uid 0, no groups, no capabilities, only its own
                           /dev/kvm node and its socket directory
@@ -79,6 +84,7 @@ import threading
 import time
 
 import vsock_protocol as proto
+import vsock_run
 
 BOOT_TIMEOUT = int(os.environ.get("VMM_E2E_BOOT_TIMEOUT", "900"))
 failures = []
@@ -485,213 +491,8 @@ def case_panic(vmm, top):
 
 # --- vsock: the host half of guest/vsock_test.c's vmm.test=vsock ----------
 # The protocol (ports, control words, steps, the "xfer" transfer, stream())
-# is guest/protocol.h, read by vsock_protocol.
-
-VSOCK_IO_TIMEOUT = 300  # per socket operation: nothing here may hang
-
-
-class PipeStream:
-    """A subprocess's stdin/stdout as the socket calls xfer_send uses."""
-
-    def __init__(self, proc):
-        self.proc = proc
-
-    def sendall(self, data):
-        self.proc.stdin.write(data)
-
-    def shutdown(self, how):
-        self.proc.stdin.close()
-
-    def recv(self, n):
-        return self.proc.stdout.read(n)
-
-
-KILLER = r"""
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX)
-s.bind(sys.argv[1])
-s.listen(4)
-print("listening", flush=True)
-c, _ = s.accept()
-got = 0
-while got < int(sys.argv[2]):
-    d = c.recv(65536)
-    if not d:
-        break
-    got += len(d)
-print("got %d" % got, flush=True)
-time.sleep(3600)
-"""
-
-
-class XferHost(proto.Host):
-    """A host half whose guest asks for xfers to its listeners (CTL_H2G);
-    failures go to check()."""
-
-    def __init__(self, d):
-        super().__init__(d, VSOCK_IO_TIMEOUT)
-        self.commands[proto.CTL_H2G] = self.ctl_h2g
-
-    def failed(self, what, why):
-        check(False, "host %s: %s" % (what, why))
-
-    def h2g(self, port, seed, size, reply):
-        with self.hybrid_connect(port) as s:
-            return proto.xfer_send(s, seed, size, reply)
-
-    def ctl_h2g(self, port, n, size, seed, reply):
-        for i in range(n):
-            self.start(self.h2g, port, seed + i, size, reply)
-        return proto.CTL_OK
-
-
-class VsockHost(XferHost):
-    """Listeners and actions for one guest run; all checks go to check()."""
-
-    def __init__(self, d):
-        super().__init__(d)
-        self.served = {}
-        self.killed_after = None
-        self.tcp_port = self.free_port()
-        self.commands.update({proto.CTL_HELLO: self.ctl_hello,
-                              proto.CTL_SOCAT: self.ctl_socat,
-                              proto.CTL_TCP: self.ctl_tcp,
-                              proto.CTL_SEQ: self.ctl_seq})
-        self.listen_port(proto.VT_PORT_CTL, "control", self.control)
-        self.listen_port(proto.VT_PORT_SINK, "sink", proto.xfer_recv)
-        self.listen_port(proto.VT_PORT_SEQ, "seqpacket echo", proto.seq_echo,
-                         socket.SOCK_SEQPACKET)
-        self.listen_unix(os.path.join(d, "rule.sock"), "unix rule",
-                         proto.xfer_recv)
-        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        tcp.bind(("127.0.0.1", 0))
-        self.rule_tcp_port = tcp.getsockname()[1]
-        self.listen(tcp, "tcp rule", proto.xfer_recv)
-        self.killer = subprocess.Popen(
-            [sys.executable, "-c", KILLER,
-             "%s_%d" % (self.uds, proto.VT_PORT_KILL),
-             str(proto.VT_KILL_AFTER)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)
-        check(self.killer.stdout.readline().strip() == "listening",
-              "killable host peer listens on <uds>_%d" % proto.VT_PORT_KILL)
-        threading.Thread(target=self.kill_peer, daemon=True).start()
-
-    def connection_done(self, name, why):
-        super().connection_done(name, why)
-        with self.lock:
-            self.served[name] = self.served.get(name, 0) + (not why)
-
-    @staticmethod
-    def free_port():
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        return port
-
-    def vmm_args(self):
-        return ["--vsock-cid", "3", "--vsock-uds", self.uds,
-                "--vsock-port", "%d=unix:%s" % (
-                    proto.VT_PORT_RULE_UNIX,
-                    os.path.join(self.dir, "rule.sock")),
-                "--vsock-port", "%d=tcp:127.0.0.1:%d" % (
-                    proto.VT_PORT_RULE_TCP, self.rule_tcp_port),
-                "--vsock-listen", "tcp:127.0.0.1:%d=%d" % (
-                    self.tcp_port, proto.VT_GPORT_TCP)]
-
-    def kill_peer(self):
-        line = self.killer.stdout.readline()
-        m = re.match(r"got (\d+)", line)
-        if m:
-            self.killer.kill()
-            self.killed_after = int(m.group(1))
-            self.log("killed the host peer of port %d after %s bytes" % (
-                proto.VT_PORT_KILL, m.group(1)))
-
-    def close(self):
-        super().close()
-        if self.killer.poll() is None:
-            self.killer.kill()
-        self.killer.wait()
-
-    # Host-initiated connections.
-    def tcp(self, port, seed, size, reply):
-        with socket.create_connection(("127.0.0.1", self.tcp_port),
-                                      timeout=VSOCK_IO_TIMEOUT) as s:
-            return proto.xfer_send(s, seed, size, reply)
-
-    def socat(self, port, seed, size, reply):
-        # -t: wait for the guest's answer after our half-close.
-        p = subprocess.Popen(["socat", "-t", "120", "-",
-                              "UNIX-CONNECT:" + self.uds],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             bufsize=0)
-        watchdog = threading.Timer(VSOCK_IO_TIMEOUT, p.kill)
-        watchdog.start()
-        try:
-            p.stdin.write(b"CONNECT %d\n" % port)
-            line = b""
-            while not line.endswith(b"\n"):
-                c = p.stdout.read(1)
-                if not c:
-                    break
-                line += c
-            if not re.match(rb"OK \d+\n$", line):
-                return "socat: handshake answered %r" % line
-            return proto.xfer_send(PipeStream(p), seed, size, reply)
-        finally:
-            if p.stdin and not p.stdin.closed:
-                p.stdin.close()
-            rc = p.wait()
-            watchdog.cancel()
-            if rc != 0:
-                print("host: socat exited %d" % rc)
-
-    def seq(self, port):
-        with self.hybrid_connect(port, socket.SOCK_SEQPACKET) as s:
-            return proto.seq_send(s)
-
-    def refused_handshakes(self):
-        """No guest listener, or a bad command: closed, no answer."""
-        for what, line in [("CONNECT to a port nobody listens on",
-                            b"CONNECT 7999\n"),
-                           ("a bad command", b"HELLO 7999\n"),
-                           ("a port beyond 32 bits",
-                            b"CONNECT 99999999999\n")]:
-            with socket.socket(socket.AF_UNIX) as s:
-                s.settimeout(60)
-                t = time.monotonic()
-                s.connect(self.uds)
-                s.sendall(line)
-                try:
-                    got = proto.recv_to_eof(s)
-                except OSError as e:  # a reset is a close too
-                    got = b""
-                    if not isinstance(e, ConnectionResetError):
-                        return "%s: %s" % (what, e)
-                if got:
-                    return "%s: answered %r" % (what, got)
-                self.log("hybrid socket: %s closed after %.2f s" % (
-                    what, time.monotonic() - t))
-        return None
-
-    # Control commands (guest/vsock_test.c host_to_guest and vt_seq).
-    def ctl_hello(self):
-        why = self.refused_handshakes()
-        return "%s %s" % (proto.CTL_DONE_FAIL, why) if why else \
-            proto.CTL_DONE_OK
-
-    def ctl_socat(self, port, n, size, seed, reply):
-        self.start(self.socat, port, seed, size, reply)
-        return proto.CTL_OK
-
-    def ctl_tcp(self, port, n, size, seed, reply):
-        self.start(self.tcp, port, seed, size, reply)
-        return proto.CTL_OK
-
-    def ctl_seq(self, port):
-        self.start(self.seq, port)
-        return proto.CTL_OK
+# is guest/protocol.h, read by vsock_protocol; the host half and the boot
+# are vsock_run's, shared with tools/vsock-conformance.
 
 
 def kernel_format():
@@ -709,70 +510,51 @@ def case_vsock(vmm, top):
 
 def vsock_boot(vmm, kernel, vmm_args, tests, status, wrap=(), steps=None):
     """One boot running the guest tests `tests` (a vmm.test list with
-    "vsock" in it) against this host half; checks every vsock step (or
-    the comma list `steps`) and the exit status. `wrap` runs the VMM
-    through a command (see unpriv_prefix). Returns the guest's output,
-    or None."""
-    if not shutil.which("socat"):
-        check(False, "socat is installed (tools/setup)")
+    "vsock" in it) against vsock_run's host half; checks every vsock step
+    (or the comma list `steps`), the host half and the exit status. `wrap`
+    runs the VMM through a command (see unpriv_prefix). Returns the
+    guest's output, or None."""
+    why = vsock_run.missing_tools()
+    if why:
+        check(False, why)
         return None
-    size = int(os.environ.get("VMM_E2E_VSOCK_SIZE", str(1 << 20)))
-    conns = int(os.environ.get("VMM_E2E_VSOCK_CONNS", "16"))
+    env = os.environ.get
     if steps is None:
-        steps = os.environ.get("VMM_E2E_VSOCK_STEPS", "")
-    cpus = os.environ.get("VMM_E2E_VSOCK_CPUS", "2")
-    guest_args = ("quiet vmm.test=%s vmm.code=42 vmm.vsock_size=%d "
-                  "vmm.vsock_conns=%d" % (tests, size, conns))
-    if steps:
-        guest_args += " vmm.vsock_steps=" + steps
-    d = tempfile.mkdtemp(prefix="vmm-vsock-")
-    host = VsockHost(d)
-    if wrap:
-        # The VMM's socket directory: it binds there and connects to the
-        # host half's sockets.
-        os.chmod(d, 0o777)
-        for f in os.listdir(d):
-            os.chmod(os.path.join(d, f), 0o666)
-    # A guest kernel emulated on kvm_pvm, on a loaded machine, has taken
-    # over the default 2 s to answer a host connection's REQUEST (one of
-    # 16 at once closed without OK): the steps test data, not timeouts.
-    cmd = [*wrap, vmm, "--kernel", kernel, "--memory", "128", "--cpus",
-           cpus, "--vsock-timeout-ms", "30000", *vmm_args, *host.vmm_args(),
-           "--cmdline", guest_args]
-    print("running: " + " ".join(cmd), flush=True)
-    try:
-        p = run(cmd, timeout=BOOT_TIMEOUT)
-    finally:
-        host.close()
-        shutil.rmtree(d, ignore_errors=True)
-    show(p)
-    if p.timed_out:
+        steps = env("VMM_E2E_VSOCK_STEPS", "")
+    b = vsock_run.boot(vmm, kernel, vmm_args, tests, steps=steps,
+                       size=int(env("VMM_E2E_VSOCK_SIZE", str(1 << 20))),
+                       conns=int(env("VMM_E2E_VSOCK_CONNS", "16")),
+                       cpus=int(env("VMM_E2E_VSOCK_CPUS", "2")),
+                       timeout=BOOT_TIMEOUT, wrap=wrap)
+    show(b)
+    if b.timed_out:
+        check(False, "vmm finished within %d s (killed)" % BOOT_TIMEOUT)
         return None
-    out = p.stdout
-    m = re.search(r"vmm-init: started uptime=([\d.]+)", out)
-    check(m is not None, "init marker seen")
-    for step in (steps.split(",") if steps else proto.VT_STEPS):
-        m2 = re.search(r"vmm-test: vsock %s (ok (\d+) ms|FAIL.*)" % step, out)
-        check(m2 is not None and m2.group(1).startswith("ok"),
-              "guest step %s: %s" % (step, m2.group(1) if m2 else "not run"))
-    check("vmm-test: vsock PASS" in out, "guest reports vsock PASS")
-    check(p.returncode == status, "exit status %d (got %d)" %
-          (status, p.returncode))
+    check(b.init_uptime is not None, "init marker seen")
+    for name in (steps.split(",") if steps else proto.VT_STEPS):
+        step = b.steps.get(name)
+        check(step is not None and step.ok, "guest step %s: %s" % (
+            name, step or "not run"))
+    check("vmm-test: vsock PASS" in b.stdout, "guest reports vsock PASS")
+    check(b.returncode == status, "exit status %d (got %d)" %
+          (status, b.returncode))
+    check(not b.host_errors, "the host half saw no error (%s)" % (
+        b.host_errors[:3] or "none"))
     if not steps or "kill" in steps.split(","):
-        check(host.killed_after is not None and
-              host.killed_after >= proto.VT_KILL_AFTER,
+        check(b.killed_after is not None and
+              b.killed_after >= proto.VT_KILL_AFTER,
               "host peer killed mid-transfer (after %s bytes)" %
-              host.killed_after)
-    print("host connections served: %s" % host.served)
+              b.killed_after)
+    print("host connections served: %s" % b.served)
     print("elapsed: guest init at %s s, VMM exit after %.1f s wall" % (
-        m.group(1) if m else "?", p.elapsed))
-    return out
+        b.init_uptime, b.elapsed))
+    return b.stdout
 
 
 # --- vsock-reset: the host half of vmm.test=vsockreset --------------------
 
 
-class ResetHost(XferHost):
+class ResetHost(vsock_run.XferHost):
     """Connections held open both ways until the guest asks for the
     transport reset (CTL_RESET: SIGUSR2 to the VMM), which must close them;
     then the xfers of an ordinary run."""
@@ -874,7 +656,41 @@ def case_vsock_reset(vmm, top):
           "after it: the same guest listener and new connections work")
     check(re.search(r"^stat: vsock_transport_resets 1$", err, re.M),
           "the VMM counts one transport reset")
+    check(not host.errors, "the host half saw no error (%s)" % (
+        host.errors[:3] or "none"))
     check(proc.returncode == 42, "exit status 42 (got %d)" % proc.returncode)
+
+
+# --- conformance: tools/vsock-conformance for the bundled kernel ----------
+
+
+def case_conformance(vmm, top):
+    """The conformance table of the bundled kernel: every vsock step with
+    the plain device and under each --vsock-fault mode, one boot each.
+    It runs in the nested bed, where CI runs the kvm suite and a boot
+    takes seconds; where the guest kernel is emulated (kvm_pvm) five
+    boots would take many minutes and measure the emulator, and on any
+    other local /dev/kvm guest-vsock already covers the plain steps, so
+    it skips outside the bed (VMM_E2E_CONFORMANCE=1 runs it anyway)."""
+    need_kvm()
+    if not (os.environ.get("VMM_IN_BED") or
+            os.environ.get("VMM_E2E_CONFORMANCE") == "1"):
+        print("SKIP: the conformance table runs in the nested bed "
+              "(tools/test runs the kvm suite there too); "
+              "VMM_E2E_CONFORMANCE=1 runs it here")
+        sys.exit(77)
+    kernel = bundled_kernel(top, kernel_format())
+    env = dict(os.environ,
+               VMM_BUILD_DIR=os.path.dirname(os.path.abspath(vmm)),
+               VMM_E2E_BOOT_TIMEOUT=str(BOOT_TIMEOUT))
+    t0 = time.monotonic()
+    p = subprocess.run([os.path.join(top, "tools", "vsock-conformance"),
+                        "--kernel", kernel], env=env,
+                       stdin=subprocess.DEVNULL)
+    print("--- tools/vsock-conformance: exit %d after %.1f s" % (
+        p.returncode, time.monotonic() - t0))
+    check(p.returncode == 0, "every cell of the conformance table passes "
+          "(exit %d)" % p.returncode)
 
 
 # --- unpriv: the VMM as a user with no privilege but /dev/kvm ------------
@@ -1149,7 +965,7 @@ class HostileHost(proto.Host):
     reset them at will, so only the final transfer's verdict counts."""
 
     def __init__(self, d):
-        super().__init__(d, VSOCK_IO_TIMEOUT)
+        super().__init__(d, vsock_run.IO_TIMEOUT)
         self.xfers = []
         self.listen_port(proto.HT_PORT_ECHO, "echo", proto.echo)
         self.listen_port(proto.HT_PORT_SINK, "sink", sink)
@@ -1235,7 +1051,7 @@ class SoakHost(proto.Host):
     console. Every server checks what it gets."""
 
     def __init__(self, d):
-        super().__init__(d, VSOCK_IO_TIMEOUT)
+        super().__init__(d, vsock_run.IO_TIMEOUT)
         self.round = 1
         self.patterns = {}
         for port, name, fn, kind in [
@@ -1392,7 +1208,7 @@ def main():
      "guest": case_guest, "panic": case_panic,
      "vsock": case_vsock, "vsock-reset": case_vsock_reset,
      "soak": case_soak, "stock": case_stock, "exec": case_exec,
-     "hostile": case_hostile,
+     "hostile": case_hostile, "conformance": case_conformance,
      "unpriv": case_unpriv}[case](*args)
     print("%d passed, %d failed" % (0 if failures else 1,
                                     1 if failures else 0))

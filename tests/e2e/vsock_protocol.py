@@ -271,6 +271,11 @@ class Host:
         self.pending = []
         self.results = []
         self.errors = []
+        # Each control connection starts a generation: actions started
+        # under an earlier one (which a transport reset ended, taking
+        # their connections along) are not waited for and their verdicts
+        # are dropped.
+        self.generation = 0
         # Control word -> handler(*int_args) -> the answer line (None:
         # no answer).
         self.commands = {CTL_WAIT: self.wait}
@@ -331,11 +336,18 @@ class Host:
 
     def start(self, fn, *args):
         """Run fn(*args) (None or what went wrong) until CTL_WAIT."""
+        generation = self.generation
+
         def run():
             try:
                 why = fn(*args)
             except Exception as e:
                 why = "%s: %s" % (type(e).__name__, e)
+            if generation != self.generation:
+                self.log("%s%r, from before the control connection was "
+                         "opened again: %s" % (fn.__name__, args,
+                                               why or "ok"))
+                return
             if why:
                 self.failed("%s%r" % (fn.__name__, args), why)
             with self.lock:
@@ -360,6 +372,9 @@ class Host:
     def control(self, c):
         """The guest's control connection: one answer line per command
         line, from self.commands; CTL_BYE ends it."""
+        with self.lock:
+            self.generation += 1
+            self.pending, self.results = [], []
         while True:
             line = recv_line(c)
             if not line.endswith(b"\n"):
