@@ -107,15 +107,26 @@ static void check_seg(struct fuzz *f, const struct vq_seg *s)
 
 static void touch_seg(struct fuzz *f, const struct vq_seg *s)
 {
+	uint64_t word, words = 0;
 	uint8_t acc = 0;
-	uint32_t i;
+	uint32_t i = 0;
 
 	if (!s->len)
 		return;
 	if (f->touched < TOUCH_BUDGET) {
 		f->touched += s->len;
-		for (i = 0; i < s->len; i++)
+		/*
+		 * Eight bytes a step (each load still checked by ASan): the
+		 * bytes of the words' XOR fold to the XOR of the bytes.
+		 */
+		for (; i + 8 <= s->len; i += 8) {
+			memcpy(&word, s->ptr + i, sizeof(word));
+			words ^= word;
+		}
+		for (; i < s->len; i++)
 			acc ^= s->ptr[i];
+		for (; words; words >>= 8)
+			acc ^= (uint8_t)words;
 		if (s->writable)
 			memset(s->ptr, 0xa5 ^ acc, s->len);
 	} else {
@@ -270,6 +281,22 @@ static void run_ops(struct fuzz *f, unsigned int nr_ops)
 	push_inflight(f, true);
 }
 
+/*
+ * Guest RAM is allocated once per process (libFuzzer gives no other place
+ * to keep it) and every input rewrites all of it, the input's bytes then
+ * zeros, so no input sees what the one before left.
+ */
+static uint8_t *ram_a, *ram_b;
+
+static void ram_load(uint8_t *ram, size_t ram_size, const uint8_t *src,
+		     size_t len)
+{
+	size_t n = MIN(len, ram_size);
+
+	memcpy(ram, src, n);
+	memset(ram + n, 0, ram_size - n);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz f;
@@ -279,18 +306,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < HDR_SIZE)
 		return 0;
+	if (!ram_a) {
+		ram_a = malloc(RAM_A_SIZE);
+		ram_b = malloc(RAM_B_SIZE);
+		if (!ram_a || !ram_b)
+			abort();
+	}
 	memset(&f, 0, sizeof(f));
-	f.a = calloc(1, RAM_A_SIZE);
-	f.b = calloc(1, RAM_B_SIZE);
-	if (!f.a || !f.b)
-		abort();
+	f.a = ram_a;
+	f.b = ram_b;
 	CHECK(guestmem_add_region(&f.mem, RAM_A_GPA, RAM_A_SIZE, f.a) == 0);
 	CHECK(guestmem_add_region(&f.mem, RAM_B_GPA, RAM_B_SIZE, f.b) == 0);
 	rest = size - HDR_SIZE;
-	n = rest < RAM_A_SIZE ? rest : RAM_A_SIZE;
-	memcpy(f.a, data + HDR_SIZE, n);
-	rest -= n;
-	memcpy(f.b, data + HDR_SIZE + n, rest < RAM_B_SIZE ? rest : RAM_B_SIZE);
+	n = MIN(rest, RAM_A_SIZE);
+	ram_load(f.a, RAM_A_SIZE, data + HDR_SIZE, n);
+	ram_load(f.b, RAM_B_SIZE, data + HDR_SIZE + n, rest - n);
 
 	f.vq.mem = &f.mem;
 	f.vq.size = (uint16_t)(1u << (data[0] & 15));
@@ -322,7 +352,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!vq_init(&f.vq))
 			run_ops(&f, 8);
 	}
-	free(f.a);
-	free(f.b);
 	return 0;
 }

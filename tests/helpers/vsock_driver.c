@@ -160,6 +160,12 @@ static void sock_unhash(struct vsock_sock *s)
 	while (*pp != s)
 		pp = &(*pp)->hash_next;
 	*pp = s->hash_next;
+	if (s->table_prev)
+		s->table_prev->table_next = s->table_next;
+	else
+		s->d->table = s->table_next;
+	if (s->table_next)
+		s->table_next->table_prev = s->table_prev;
 	s->in_table = false;
 }
 
@@ -181,6 +187,10 @@ static struct vsock_sock *sock_new(struct vsock_driver *d, uint32_t local,
 		abort();
 	s->hash_next = d->buckets[b];
 	d->buckets[b] = s;
+	s->table_next = d->table;
+	if (d->table)
+		d->table->table_prev = s;
+	d->table = s;
 	s->in_table = true;
 	d->nr_socks++;
 	return s;
@@ -1257,10 +1267,9 @@ static void forget_all(struct vsock_driver *d)
 {
 	unsigned int i;
 
-	/* Stops once the table is empty: a reset per fuzz input is cheap. */
-	for (i = 0; i < DRV_BUCKETS && d->nr_socks; i++)
-		while (d->buckets[i])
-			sock_free(d->buckets[i]);
+	/* The list, not the buckets: a reset per fuzz input stays cheap. */
+	while (d->table)
+		sock_free(d->table);
 	d->accept_head = d->accept_tail = NULL;
 	d->ctrlq_len = 0;
 	for (i = 0; i < 3; i++) {
@@ -1387,9 +1396,8 @@ void vsock_driver_destroy(struct vsock_driver *d)
 	vsock_dev_destroy(d->dev);
 	if (d->m)
 		virtio_mmio_destroy(d->m);
-	for (i = 0; i < DRV_BUCKETS; i++)
-		while (d->buckets[i])
-			sock_free(d->buckets[i]);
+	while (d->table)
+		sock_free(d->table);
 	vq_driver_destroy(&d->q[VSOCK_QUEUE_EVENT]);
 	vq_driver_destroy(&d->q[VSOCK_QUEUE_TX]);
 	vq_driver_destroy(&d->q[VSOCK_QUEUE_RX]);

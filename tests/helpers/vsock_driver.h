@@ -135,6 +135,7 @@ struct vsock_sock {
 	void *user; /* free for the caller */
 
 	struct vsock_sock *hash_next;
+	struct vsock_sock *table_next, *table_prev; /* d->table */
 	struct vsock_sock *accept_next;
 };
 
@@ -204,6 +205,7 @@ struct vsock_driver {
 	unsigned int ctrlq_len, ctrlq_cap;
 
 	struct vsock_sock **buckets; /* by (local_port, peer_port) */
+	struct vsock_sock *table; /* the same sockets in one list */
 	unsigned int nr_socks;
 	uint32_t *listening;
 	unsigned int nr_listening, cap_listening;
