@@ -122,8 +122,7 @@ static void stdin_arm(struct console *c)
 	if (!c->stdin_open)
 		return;
 	if (!room) {
-		c->stdin_retry.tv_sec = 0;
-		c->stdin_retry.tv_nsec = STDIN_RETRY_NS;
+		c->stdin_retry = evloop_ts_from_ns(STDIN_RETRY_NS);
 		c->stdin_retry_op.handler = on_stdin_retry;
 		evloop_timeout(loop, &c->stdin_retry_op, &c->stdin_retry);
 		return;

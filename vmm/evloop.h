@@ -47,6 +47,14 @@ int evloop_poll(struct evloop *loop, struct evloop_op *op, int fd,
 		unsigned int events);
 int evloop_timeout(struct evloop *loop, struct evloop_op *op,
 		   struct __kernel_timespec *ts);
+/* A relative time of `ns` nanoseconds for evloop_timeout(). */
+static inline struct __kernel_timespec evloop_ts_from_ns(uint64_t ns)
+{
+	return (struct __kernel_timespec){
+		.tv_sec = (long long)(ns / 1000000000),
+		.tv_nsec = (long long)(ns % 1000000000),
+	};
+}
 
 /* Dispatch completions until evloop_stop(); returns 0 or -errno. */
 int evloop_run(struct evloop *loop);

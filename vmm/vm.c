@@ -536,8 +536,7 @@ static void on_panic(struct evloop_op *op, int res, uint32_t flags)
 	(void)res;
 	(void)flags;
 	log_err("guest kernel panic");
-	vm->panic_grace.tv_sec = PANIC_GRACE_NS / 1000000000ll;
-	vm->panic_grace.tv_nsec = PANIC_GRACE_NS % 1000000000ll;
+	vm->panic_grace = evloop_ts_from_ns(PANIC_GRACE_NS);
 	vm->panic_timer_op.handler = on_panic_timer;
 	evloop_timeout(&vm->loop, &vm->panic_timer_op, &vm->panic_grace);
 }

@@ -40,8 +40,7 @@ static void host_requeue(void *opaque, unsigned int q)
 
 static int arm_irq_check(struct vm_virtio *vv)
 {
-	vv->irq_check_ts.tv_sec = VM_VIRTIO_IRQ_CHECK_NS / 1000000000;
-	vv->irq_check_ts.tv_nsec = VM_VIRTIO_IRQ_CHECK_NS % 1000000000;
+	vv->irq_check_ts = evloop_ts_from_ns(VM_VIRTIO_IRQ_CHECK_NS);
 	return evloop_timeout(&vv->vm->loop, &vv->irq_check_op,
 			      &vv->irq_check_ts);
 }

@@ -595,20 +595,12 @@ static void transport_reset(struct vsock_dev *d)
 
 /* Timers (fault modes) -------------------------------------------------- */
 
-static struct __kernel_timespec ts_from_ns(uint64_t ns)
-{
-	return (struct __kernel_timespec){
-		.tv_sec = (long long)(ns / 1000000000),
-		.tv_nsec = (long long)(ns % 1000000000),
-	};
-}
-
 static void timer_arm(struct vsock_dev *d, struct vsock_timer *t,
 		      uint64_t delay_ns)
 {
 	if (t->armed)
 		return;
-	t->ts = ts_from_ns(delay_ns);
+	t->ts = evloop_ts_from_ns(delay_ns);
 	if (evloop_timeout(d->loop, &t->op, &t->ts)) {
 		log_err("cannot arm a vsock timer");
 		return;
@@ -858,7 +850,7 @@ int vsock_dev_create(struct vsock_dev **out, const struct vsock_config *cfg,
 	tick_ns = MIN(mx_cfg.timeout_ns / 4, 250ull * 1000 * 1000);
 	if (tick_ns < 1000 * 1000)
 		tick_ns = 1000 * 1000;
-	d->tick_ts = ts_from_ns(tick_ns);
+	d->tick_ts = evloop_ts_from_ns(tick_ns);
 	d->kick_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (d->kick_efd < 0) {
 		ret = -errno;
