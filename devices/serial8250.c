@@ -33,6 +33,7 @@ enum {
 #define FCR_ENABLE 0x01
 #define FCR_CLEAR_RX 0x02
 #define LCR_DLAB 0x80
+#define MCR_OUT2 0x08
 #define MCR_LOOP 0x10
 #define LSR_DR 0x01
 #define LSR_THRE 0x20
@@ -197,7 +198,6 @@ int serial8250_create(struct serial8250 **out, const struct serial8250_cb *cb)
 		return -ENOMEM;
 	pthread_mutex_init(&s->lock, NULL);
 	s->cb = *cb;
-	s->mcr = 0x08; /* OUT2 */
 	s->thr_ipending = 0;
 	*out = s;
 	return 0;
@@ -217,11 +217,15 @@ size_t serial8250_rx_space(struct serial8250 *s)
 
 	pthread_mutex_lock(&s->lock);
 	/*
-	 * No room until the guest's driver has enabled receive interrupts:
-	 * it resets the FIFO when it starts, which would throw away input
-	 * that arrived earlier (e.g. commands piped into the VMM).
+	 * No room until the guest's driver has opened the port: it resets
+	 * the FIFO and reads RBR "for luck" when it starts, which would
+	 * throw away input that arrived earlier (e.g. commands piped into
+	 * the VMM). Open means receive interrupts enabled and OUT2 raised
+	 * (a PC UART's interrupt gate), outside loopback: Linux's probe
+	 * sets IER to 0x0f for a moment with OUT2 still low, and its
+	 * loopback test raises OUT2 with LOOP; neither is an open port.
 	 */
-	if (s->ier & IER_RDI)
+	if ((s->ier & IER_RDI) && (s->mcr & (MCR_OUT2 | MCR_LOOP)) == MCR_OUT2)
 		space = SERIAL8250_RX_SIZE - s->rx_count;
 	pthread_mutex_unlock(&s->lock);
 	return space;

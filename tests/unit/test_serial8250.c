@@ -138,6 +138,29 @@ START_TEST(receive_and_rdi_interrupt)
 }
 END_TEST
 
+/*
+ * Input waits until the driver has opened the port (RDI and OUT2, no
+ * loopback). Linux's probe writes IER 0x0f with OUT2 low and runs a
+ * loopback test with OUT2 high; input taken then would be thrown away
+ * by the FIFO reset and the RBR read of the later start-up.
+ */
+START_TEST(input_waits_for_an_open_port)
+{
+	ck_assert_uint_eq(rd(4), 0); /* MCR resets to 0, as a 16550's */
+	wr(1, 0x0f); /* the probe's IER test */
+	ck_assert_uint_eq(serial8250_rx_space(s), 0);
+	wr(1, 0x00);
+	wr(4, 0x1a); /* the probe's loopback test: LOOP|OUT2|RTS */
+	ck_assert_uint_eq(serial8250_rx_space(s), 0);
+	wr(1, 0x01);
+	ck_assert_uint_eq(serial8250_rx_space(s), 0); /* still loopback */
+	wr(4, 0x0b); /* start-up: DTR|RTS|OUT2 */
+	ck_assert_uint_eq(serial8250_rx_space(s), SERIAL8250_RX_SIZE);
+	wr(1, 0x00); /* shut down */
+	ck_assert_uint_eq(serial8250_rx_space(s), 0);
+}
+END_TEST
+
 START_TEST(receive_buffer_is_bounded)
 {
 	static uint8_t big[SERIAL8250_RX_SIZE + 100];
@@ -146,6 +169,7 @@ START_TEST(receive_buffer_is_bounded)
 	for (i = 0; i < sizeof(big); i++)
 		big[i] = (uint8_t)i;
 	ck_assert_uint_eq(serial8250_rx_space(s), 0); /* driver not ready */
+	wr(4, 0x08); /* OUT2 */
 	wr(1, 0x01);
 	ck_assert_uint_eq(serial8250_rx_space(s), SERIAL8250_RX_SIZE);
 	ck_assert_uint_eq(serial8250_rx_push(s, big, sizeof(big)),
@@ -188,6 +212,7 @@ static Suite *suite(void)
 	tcase_add_test(irq, thr_empty_interrupt);
 	tcase_add_test(irq, receive_and_rdi_interrupt);
 	tcase_add_test(irq, receive_buffer_is_bounded);
+	tcase_add_test(irq, input_waits_for_an_open_port);
 	suite_add_tcase(su, irq);
 	return su;
 }
