@@ -1,19 +1,14 @@
 /*
  * bench.c: vmm.test=vsockbench, the guest half of tools/bench-vsock-guest.
- * The host times everything; the guest only runs the workloads, each
- * started on the control connection (ports in protocol.h):
- *   G2H <size>       the guest sends <size> bytes to BENCH_PORT_SINK,
- *                    half-closes, reads the host's count to EOF
- *   H2G <port> <size> the host sends to the guest, which answers its count
- *   RTT <port> <n>   the guest echoes one byte at a time until EOF
- *   CPS <n>          the guest connects to BENCH_PORT_ONEBYTE n times,
- *                    reads each to EOF; CPSEND when done
- * Parameters: vmm.vsock_size (default 4 MiB), vmm.vsock_rtt (200),
- * vmm.vsock_cps (100), vmm.vsock_timeout (seconds for the whole run).
+ * The host times everything and chooses the workloads; the guest asks for
+ * the next one on the control connection and runs it (protocol.h has the
+ * words). The same guest half runs under our VMM and under the peer VMM,
+ * so only the VMM differs between the two.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,9 +17,14 @@
 #include "util.h"
 #include "vt.h"
 
-static int bench_sink(struct vt *t, int fd)
+#define BENCH_MAX_CONNS 64
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+
+static unsigned char buf[65536];
+
+/* Read to EOF, answer the count. */
+static int bench_sink(int fd)
 {
-	static unsigned char buf[65536];
 	unsigned long long got = 0;
 	char line[32];
 	ssize_t n;
@@ -32,92 +32,160 @@ static int bench_sink(struct vt *t, int fd)
 	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
 		got += (unsigned long long)n;
 	if (n < 0)
-		return vt_fail(t, "recv: %s", strerror(errno));
+		return -1;
 	snprintf(line, sizeof(line), "%llu\n", got);
-	return write_all(fd, line, strlen(line)) ? vt_fail(t, "send") : 0;
+	return write_all(fd, line, strlen(line)) ? -1 : 0;
 }
 
-/* Have the host connect to port with "<word> <port> <arg>". */
-static int bench_accept(struct vt *t, const char *word, unsigned int port,
-			unsigned long long arg)
+/* One G2H connection: size bytes in wsize writes, then the host's count. */
+static int bench_send(unsigned long long size, size_t wsize)
 {
-	char cmd[64];
+	unsigned long long sent = 0;
+	int fd = vsock_connect(BENCH_PORT_SINK, SOCK_STREAM), r = 0;
 
-	snprintf(cmd, sizeof(cmd), "%s %u %llu", word, port, arg);
-	return vt_accept_from_host(t, port, SOCK_STREAM, cmd);
-}
+	if (fd < 0)
+		return -1;
+	while (!r && sent < size) {
+		size_t n = (size_t)MIN((unsigned long long)wsize, size - sent);
 
-int bench_main(void)
-{
-	static unsigned char buf[65536];
-	unsigned long long sent, size;
-	unsigned int i, n_rtt, n_cps;
-	char cmd[64], reply[64];
-	struct vt t;
-	int fd, r;
-
-	vt_init(&t);
-	size = cmdline_ull("vmm.vsock_size", 4 << 20);
-	n_rtt = (unsigned int)cmdline_ull("vmm.vsock_rtt", 200);
-	n_cps = (unsigned int)cmdline_ull("vmm.vsock_cps", 100);
-	alarm(t.timeout_s);
-	vt_step = "bench-g2h";
-	if (vt_hello(&t))
-		goto fail;
-	snprintf(cmd, sizeof(cmd), CTL_G2H " %llu", size);
-	if (ctl_start(&t, cmd))
-		goto fail;
-	fd = vsock_connect(BENCH_PORT_SINK, SOCK_STREAM);
-	if (fd < 0) {
-		vt_fail(&t, "connect: %s", strerror(-fd));
-		goto fail;
+		r = write_all(fd, buf, n);
+		sent += n;
 	}
-	for (sent = 0, r = 0; !r && sent < size; sent += sizeof(buf))
-		r = write_all(fd, buf, sizeof(buf));
 	shutdown(fd, SHUT_WR);
 	while (recv(fd, buf, sizeof(buf), 0) > 0)
 		;
 	close(fd);
-	if (r) {
-		vt_fail(&t, "send: %s", strerror(-r));
-		goto fail;
+	return r;
+}
+
+static int run_g2h(struct vt *t, unsigned long long size, size_t wsize,
+		   unsigned int conns)
+{
+	unsigned int i;
+
+	for (i = 0; i < conns; i++) {
+		pid_t pid = fork();
+
+		if (pid == 0)
+			_exit(bench_send(size / conns, wsize) ? 1 : 0);
+		if (pid < 0) {
+			vt_fail(t, "fork: %s", strerror(errno));
+			wait_children((int)i);
+			return -1;
+		}
 	}
+	return wait_children((int)conns) ?
+		vt_fail(t, "a sending connection failed") : 0;
+}
 
-	vt_step = "bench-h2g";
-	fd = bench_accept(&t, CTL_H2G, BENCH_GPORT_H2G, size);
-	if (fd < 0 || bench_sink(&t, fd))
-		goto fail;
-	close(fd);
-	if (ctl_cmd(&t, reply, sizeof(reply), CTL_WAIT))
-		goto fail;
+static int run_h2g(struct vt *t, unsigned int conns)
+{
+	int lfd = vsock_listen(BENCH_GPORT_H2G, SOCK_STREAM, (int)conns);
+	unsigned int i;
 
-	vt_step = "bench-rtt";
-	fd = bench_accept(&t, CTL_RTT, BENCH_GPORT_RTT, n_rtt);
+	if (lfd < 0)
+		return vt_fail(t, "listen: %s", strerror(-lfd));
+	if (ctl_start(t, CTL_READY)) {
+		close(lfd);
+		return -1;
+	}
+	for (i = 0; i < conns; i++) {
+		int fd = vt_accept(t, lfd);
+		pid_t pid;
+
+		if (fd < 0) {
+			vt_fail(t, "accept: %s", strerror(-fd));
+			break;
+		}
+		pid = fork();
+		if (pid == 0)
+			_exit(bench_sink(fd) ? 1 : 0);
+		close(fd);
+		if (pid < 0) {
+			vt_fail(t, "fork: %s", strerror(errno));
+			break;
+		}
+	}
+	close(lfd);
+	if (wait_children((int)i) && i == conns)
+		return vt_fail(t, "a receiving connection failed");
+	return i == conns ? 0 : -1;
+}
+
+static int run_rtt(struct vt *t)
+{
+	int fd = vt_accept_from_host(t, BENCH_GPORT_RTT, SOCK_STREAM,
+				     CTL_READY);
+
 	if (fd < 0)
-		goto fail;
+		return -1;
 	while (recv(fd, buf, 1, 0) == 1)
 		if (write_all(fd, buf, 1))
 			break;
 	close(fd);
-	if (ctl_cmd(&t, reply, sizeof(reply), CTL_WAIT))
-		goto fail;
+	return 0;
+}
 
-	vt_step = "bench-cps";
-	snprintf(cmd, sizeof(cmd), CTL_CPS " %u", n_cps);
-	if (ctl_start(&t, cmd))
-		goto fail;
-	for (i = 0; i < n_cps; i++) {
-		fd = vsock_connect(BENCH_PORT_ONEBYTE, SOCK_STREAM);
-		if (fd < 0) {
-			vt_fail(&t, "connect %u: %s", i, strerror(-fd));
-			goto fail;
-		}
+static int run_cps(struct vt *t, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		int fd = vsock_connect(BENCH_PORT_ONEBYTE, SOCK_STREAM);
+
+		if (fd < 0)
+			return vt_fail(t, "connect %u: %s", i, strerror(-fd));
 		while (recv(fd, buf, sizeof(buf), 0) > 0)
 			;
 		close(fd);
 	}
-	if (ctl_start(&t, CTL_CPSEND))
+	return 0;
+}
+
+/* One workload line from the host; 1 at CTL_END. */
+static int run_one(struct vt *t, const char *line)
+{
+	unsigned long long size, wsize;
+	unsigned int conns, n;
+
+	if (!strcmp(line, CTL_END))
+		return 1;
+	if (sscanf(line, CTL_G2H " %llu %llu %u", &size, &wsize, &conns) == 3 &&
+	    wsize >= 1 && wsize <= sizeof(buf) && conns >= 1 &&
+	    conns <= BENCH_MAX_CONNS)
+		return run_g2h(t, size, (size_t)wsize, conns);
+	if (sscanf(line, CTL_H2G " %llu %u", &size, &conns) == 2 &&
+	    conns >= 1 && conns <= BENCH_MAX_CONNS)
+		return run_h2g(t, conns);
+	if (sscanf(line, CTL_RTT " %u", &n) == 1)
+		return run_rtt(t);
+	if (sscanf(line, CTL_CPS " %u", &n) == 1)
+		return run_cps(t, n);
+	return vt_fail(t, "unknown workload '%s'", line);
+}
+
+int bench_main(void)
+{
+	char line[128];
+	struct vt t;
+	int r = 0;
+
+	vt_init(&t);
+	alarm(t.timeout_s);
+	vt_step = "bench-hello";
+	if (vt_hello(&t))
 		goto fail;
+	for (;;) {
+		vt_step = "bench-next";
+		if (ctl_cmd(&t, line, sizeof(line), CTL_NEXT))
+			goto fail;
+		vt_step = "bench-run";
+		r = run_one(&t, line);
+		if (r < 0)
+			goto fail;
+		if (r > 0)
+			break;
+	}
 	vt_step = "bench-bye";
 	if (vt_bye(&t))
 		goto fail;
@@ -128,4 +196,3 @@ fail:
 	alarm(0);
 	return 1;
 }
-

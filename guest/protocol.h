@@ -36,7 +36,9 @@
 #define CTL_G2H "G2H"
 #define CTL_RTT "RTT"
 #define CTL_CPS "CPS"
-#define CTL_CPSEND "CPSEND"
+#define CTL_NEXT "NEXT"
+#define CTL_READY "READY"
+#define CTL_END "END"
 #define CTL_OK "OK"
 #define CTL_DONE_OK "DONE OK"
 #define CTL_DONE_FAIL "DONE FAIL"
@@ -140,10 +142,19 @@
 #define STREAM_S3 31
 
 /*
- * vmm.test=vsockbench: host ports and guest ports. G2H: the guest sends
- * to BENCH_PORT_SINK, which answers its count; CPS: the guest connects to
- * BENCH_PORT_ONEBYTE, which sends one byte and closes; H2G and RTT: the
- * host connects to the guest's ports.
+ * vmm.test=vsockbench: the host drives. The guest asks CTL_NEXT and runs
+ * the workload the host answers, until CTL_END:
+ *   G2H <size> <wsize> <conns>  <conns> connections to BENCH_PORT_SINK at
+ *                               once, each sending size/conns bytes in
+ *                               <wsize> writes, half-closing and reading
+ *                               the host's count to EOF
+ *   H2G <size> <conns>          the guest listens on BENCH_GPORT_H2G, says
+ *                               CTL_READY, accepts <conns> connections and
+ *                               answers each one's byte count at its EOF
+ *   RTT <n>                     listens on BENCH_GPORT_RTT, CTL_READY,
+ *                               echoes one byte at a time until EOF
+ *   CPS <n>                     connects to BENCH_PORT_ONEBYTE n times, one
+ *                               after the other, each read to EOF
  */
 #define BENCH_PORT_SINK 5001
 #define BENCH_PORT_ONEBYTE 5002
