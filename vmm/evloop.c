@@ -63,11 +63,23 @@ void evloop_destroy(struct evloop *loop)
 	io_uring_queue_exit(&loop->ring);
 }
 
+/* Count a submission about to be made; liburing enters the kernel only
+ * to submit something or to wait. */
+static void count_submit(struct evloop *loop, bool wait)
+{
+	unsigned int ready = io_uring_sq_ready(&loop->ring);
+
+	if (ready || wait)
+		loop->st.submits++;
+	loop->st.sqes += ready;
+}
+
 struct io_uring_sqe *evloop_sqe(struct evloop *loop)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
 
 	if (!sqe) {
+		count_submit(loop, false);
 		io_uring_submit(&loop->ring);
 		sqe = io_uring_get_sqe(&loop->ring);
 	}
@@ -138,6 +150,9 @@ static unsigned int dispatch(struct evloop *loop)
 			op->handler(op, cqe->res, cqe->flags);
 	}
 	io_uring_cq_advance(&loop->ring, seen);
+	loop->st.cqes += seen;
+	if (seen)
+		loop->st.wakeups++;
 	return seen;
 }
 
@@ -150,7 +165,10 @@ static bool wait_failed(int ret)
 int evloop_run(struct evloop *loop)
 {
 	while (!loop->stop) {
-		int ret = io_uring_submit_and_wait(&loop->ring, 1);
+		int ret;
+
+		count_submit(loop, true);
+		ret = io_uring_submit_and_wait(&loop->ring, 1);
 
 		if (wait_failed(ret)) {
 			log_err("io_uring wait failed: %s", strerror(-ret));
@@ -165,6 +183,7 @@ int evloop_run_once(struct evloop *loop, unsigned int timeout_us)
 {
 	int ret;
 
+	count_submit(loop, timeout_us != 0);
 	if (timeout_us) {
 		struct __kernel_timespec ts = {
 			.tv_sec = timeout_us / 1000000,

@@ -23,9 +23,18 @@ struct evloop_op {
 	evloop_handler_fn handler;
 };
 
+/* What the loop did, for benchmarks and dumps: cheap counters. */
+struct evloop_stats {
+	uint64_t submits; /* io_uring_enter() calls: submit and/or wait */
+	uint64_t sqes; /* SQEs they submitted */
+	uint64_t cqes; /* completions dispatched */
+	uint64_t wakeups; /* waits or polls that found completions */
+};
+
 struct evloop {
 	struct io_uring ring;
 	bool stop;
+	struct evloop_stats st;
 };
 
 int evloop_create(struct evloop *loop, unsigned int entries);
