@@ -11,7 +11,8 @@
  * to 64 KiB at a time), 1-byte round trip latency, connections per second
  * (open + close), the VMM's CPU time per GiB moved (this thread's CPU
  * inside device entry points, i.e. notifications and the event loop, plus
- * io_uring worker threads) beside the CPU both AF_UNIX endpoints spend per
+ * io_uring worker threads; measured in transfers of their own, since the
+ * timing perturbs the loop) beside the CPU both AF_UNIX endpoints spend per
  * GiB, and the memory an idle connection costs (--idle-conns guest->host
  * connections held open; the growth of this process's RSS per connection:
  * the driver harness allocates nothing per idle socket beyond its small
@@ -65,8 +66,16 @@ static struct {
 	unsigned int idle_conns;
 	uint32_t wsizes[MAX_WSIZES];
 	unsigned int nr_wsizes;
+	unsigned int only; /* WL_* to run (for profiling); 0: all */
 } opt = { 5, 1ull << 30, 20000, 20000, 64, 65536 + 44, 0, 0, 1000,
-	  { 65536, 4096, 64 }, 3 };
+	  { 65536, 4096, 64 }, 3, 0 };
+
+enum { WL_UNIX = 1, WL_G2H = 2, WL_H2G = 4, WL_OTHER = 8 };
+
+static bool run_wl(unsigned int wl)
+{
+	return !opt.only || (opt.only & wl);
+}
 
 /* Bytes one transfer moves with writes of `ws` bytes (see above). */
 static uint64_t bytes_for(uint32_t ws)
@@ -125,6 +134,10 @@ static void fail_bench(const char *msg)
 	exit(1);
 }
 
+/* Time device entries (for CPU per GiB)? Off in timed transfers: two
+ * CLOCK_THREAD_CPUTIME_ID syscalls per entry cost the loop ~10%. */
+static bool measure_cpu;
+
 static void driver_up(struct vsock_driver *d, uint32_t rx_buf,
 		      uint32_t max_conns)
 {
@@ -135,7 +148,7 @@ static void driver_up(struct vsock_driver *d, uint32_t rx_buf,
 		.rx_buf_size = rx_buf,
 		.buf_alloc = opt.guest_buf_alloc,
 		.fail = fail_bench,
-		.measure_cpu = true,
+		.measure_cpu = measure_cpu,
 		.loop_timeout_us = 1000,
 	};
 
@@ -757,7 +770,7 @@ START_TEST(bench)
 	double dummy;
 	double rtt[MAX_RUNS], urtt[MAX_RUNS], cps[MAX_RUNS], ucps[MAX_RUNS];
 	double idle[MAX_RUNS];
-	struct counters c4k;
+	static struct counters c4k, cctr;
 	double x, y;
 	char a[32], b[32], w[16], name[64];
 	unsigned int r, i, n = opt.runs;
@@ -770,14 +783,24 @@ START_TEST(bench)
 			uint32_t ws = opt.wsizes[i];
 			double *uc = ws == IO ? &u_cpu[r] : &dummy;
 
-			unix_throughput(ws, &ug[i][r], uc);
-			vsock_g2h(ws, &g2h[i][r],
-				  ws == IO ? &g2h_cpu[r] : &dummy,
-				  &g2h_ctr[i]);
-			vsock_h2g(ws, opt.rx_buf, &h2g[i][r],
-				  ws == IO ? &h2g_cpu[r] : &dummy,
-				  &h2g_ctr[i]);
+			if (run_wl(WL_UNIX))
+				unix_throughput(ws, &ug[i][r], uc);
+			if (run_wl(WL_G2H))
+				vsock_g2h(ws, &g2h[i][r], &dummy,
+					  &g2h_ctr[i]);
+			if (run_wl(WL_H2G))
+				vsock_h2g(ws, opt.rx_buf, &h2g[i][r], &dummy,
+					  &h2g_ctr[i]);
 		}
+		/* VMM CPU per GiB, in transfers of their own. */
+		measure_cpu = true;
+		if (run_wl(WL_G2H))
+			vsock_g2h(IO, &dummy, &g2h_cpu[r], &cctr);
+		if (run_wl(WL_H2G))
+			vsock_h2g(IO, opt.rx_buf, &dummy, &h2g_cpu[r], &cctr);
+		measure_cpu = false;
+		if (!run_wl(WL_OTHER))
+			continue;
 		vsock_h2g(IO, 4096 + 44, &h2g4k[r], &dummy, &c4k);
 		urtt[r] = unix_rtt();
 		rtt[r] = vsock_rtt();
@@ -903,13 +926,33 @@ static void parse_wsizes(const char *v)
 		usage();
 }
 
+/* --only unix,g2h,h2g,other: a subset of the workloads, for profiling
+ * (a skipped workload reports zeros). */
+static unsigned int parse_only(const char *v)
+{
+	unsigned int m = 0;
+
+	if (strstr(v, "unix"))
+		m |= WL_UNIX;
+	if (strstr(v, "g2h"))
+		m |= WL_G2H;
+	if (strstr(v, "h2g"))
+		m |= WL_H2G;
+	if (strstr(v, "other"))
+		m |= WL_OTHER;
+	if (!m)
+		usage();
+	return m;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: bench_vsock [--runs N] [--bytes SIZE] [--rtt-iters N]\n"
 		"                   [--conns N] [--window N] [--rx-buf BYTES]\n"
 		"                   [--dev-buf-alloc BYTES] [--guest-buf-alloc BYTES]\n"
-		"                   [--write-sizes SIZE,...] [--idle-conns N]\n");
+		"                   [--write-sizes SIZE,...] [--idle-conns N]\n"
+		"                   [--only unix,g2h,h2g,other]\n");
 	exit(2);
 }
 
@@ -926,6 +969,7 @@ int main(int argc, char **argv)
 		{ "guest-buf-alloc", required_argument, NULL, 'G' },
 		{ "write-sizes", required_argument, NULL, 's' },
 		{ "idle-conns", required_argument, NULL, 'I' },
+		{ "only", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
 	Suite *s = suite_create("bench");
@@ -947,6 +991,7 @@ int main(int argc, char **argv)
 			break;
 		case 's': parse_wsizes(optarg); break;
 		case 'I': opt.idle_conns = (unsigned int)atoi(optarg); break;
+		case 'o': opt.only = parse_only(optarg); break;
 		default: usage();
 		}
 	}
