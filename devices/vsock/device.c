@@ -175,16 +175,19 @@ static void dev_leave(void *opaque)
 	pthread_mutex_unlock(&d->mmio->lock);
 }
 
+/* One interrupt per pass at most, whichever queues were used. */
 static void signal_used(struct vsock_dev *d)
 {
+	uint32_t mask = 0;
 	unsigned int q;
 
 	for (q = 0; q < VSOCK_NR_QUEUES; q++) {
-		if (d->used[q]) {
-			d->used[q] = false;
-			virtio_mmio_signal_used(d->mmio, q);
-		}
+		if (d->used[q])
+			mask |= 1u << q;
+		d->used[q] = false;
 	}
+	if (mask)
+		virtio_mmio_signal_used_mask(d->mmio, mask);
 }
 
 static void push(struct vsock_dev *d, unsigned int q, uint16_t head,
