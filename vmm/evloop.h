@@ -4,7 +4,8 @@
  * Every in-flight operation is a struct evloop_op embedded in the object
  * that owns it; its address is the SQE's user_data, and its handler is the
  * one place the completion is dispatched to. The loop runs on the main
- * thread only; other threads wake it through eventfds it reads.
+ * thread only (the thread that creates it: the ring refuses submissions
+ * from any other); other threads wake it through eventfds it reads.
  */
 #ifndef VMM_EVLOOP_H
 #define VMM_EVLOOP_H
