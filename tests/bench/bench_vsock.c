@@ -70,7 +70,8 @@ static struct {
 } opt = { 5, 1ull << 30, 20000, 20000, 64, 65536 + 44, 0, 0, 1000,
 	  { 65536, 4096, 64 }, 3, 0 };
 
-enum { WL_UNIX = 1, WL_G2H = 2, WL_H2G = 4, WL_OTHER = 8 };
+enum { WL_UNIX = 1, WL_G2H = 2, WL_H2G = 4, WL_RTT = 8, WL_CONN = 16,
+       WL_IDLE = 32, WL_OTHER = WL_RTT | WL_CONN | WL_IDLE };
 
 static bool run_wl(unsigned int wl)
 {
@@ -799,14 +800,18 @@ START_TEST(bench)
 		if (run_wl(WL_H2G))
 			vsock_h2g(IO, opt.rx_buf, &dummy, &h2g_cpu[r], &cctr);
 		measure_cpu = false;
-		if (!run_wl(WL_OTHER))
-			continue;
-		vsock_h2g(IO, 4096 + 44, &h2g4k[r], &dummy, &c4k);
-		urtt[r] = unix_rtt();
-		rtt[r] = vsock_rtt();
-		ucps[r] = unix_conn_rate();
-		cps[r] = vsock_conn_rate();
-		idle[r] = opt.idle_conns ? vsock_idle_rss() : 0;
+		if (run_wl(WL_H2G))
+			vsock_h2g(IO, 4096 + 44, &h2g4k[r], &dummy, &c4k);
+		if (run_wl(WL_RTT | WL_UNIX))
+			urtt[r] = unix_rtt();
+		if (run_wl(WL_RTT))
+			rtt[r] = vsock_rtt();
+		if (run_wl(WL_CONN | WL_UNIX))
+			ucps[r] = unix_conn_rate();
+		if (run_wl(WL_CONN))
+			cps[r] = vsock_conn_rate();
+		if (run_wl(WL_IDLE) && opt.idle_conns)
+			idle[r] = vsock_idle_rss();
 	}
 	printf("vsock guestless benchmark: medians of %u runs, %llu MiB per "
 	       "64 KiB-write transfer, RX buffers %u bytes\n",
@@ -926,7 +931,7 @@ static void parse_wsizes(const char *v)
 		usage();
 }
 
-/* --only unix,g2h,h2g,other: a subset of the workloads, for profiling
+/* --only unix,g2h,h2g,rtt,conn,idle,other: a subset of the workloads, for profiling
  * (a skipped workload reports zeros). */
 static unsigned int parse_only(const char *v)
 {
@@ -938,6 +943,12 @@ static unsigned int parse_only(const char *v)
 		m |= WL_G2H;
 	if (strstr(v, "h2g"))
 		m |= WL_H2G;
+	if (strstr(v, "rtt"))
+		m |= WL_RTT;
+	if (strstr(v, "conn"))
+		m |= WL_CONN;
+	if (strstr(v, "idle"))
+		m |= WL_IDLE;
 	if (strstr(v, "other"))
 		m |= WL_OTHER;
 	if (!m)
@@ -952,7 +963,7 @@ static void usage(void)
 		"                   [--conns N] [--window N] [--rx-buf BYTES]\n"
 		"                   [--dev-buf-alloc BYTES] [--guest-buf-alloc BYTES]\n"
 		"                   [--write-sizes SIZE,...] [--idle-conns N]\n"
-		"                   [--only unix,g2h,h2g,other]\n");
+		"                   [--only unix,g2h,h2g,rtt,conn,idle,other]\n");
 	exit(2);
 }
 
