@@ -205,7 +205,9 @@ int evloop_run_once(struct evloop *loop, unsigned int timeout_us)
 	    !(IO_URING_READ_ONCE(*loop->ring.sq.kflags) & IORING_SQ_TASKRUN))
 		return (int)dispatch(loop); /* nothing for the kernel to do */
 	count_submit(loop, true);
-	if (timeout_us) {
+	if (timeout_us == EVLOOP_WAIT_FOREVER) {
+		ret = io_uring_submit_and_wait(&loop->ring, 1);
+	} else if (timeout_us) {
 		struct __kernel_timespec ts = {
 			.tv_sec = timeout_us / 1000000,
 			.tv_nsec = (long long)(timeout_us % 1000000) * 1000,

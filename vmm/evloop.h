@@ -76,5 +76,8 @@ void evloop_stop(struct evloop *loop);
  * dispatch all that are ready. Returns how many, or -errno.
  */
 int evloop_run_once(struct evloop *loop, unsigned int timeout_us);
+/* evloop_run_once() timeout: wait for a completion, with no timer (as
+ * evloop_run() waits), for callers that know one will come. */
+#define EVLOOP_WAIT_FOREVER UINT32_MAX
 
 #endif
