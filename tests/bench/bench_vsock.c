@@ -475,7 +475,13 @@ static void vsock_g2h(uint32_t ws, double *rate, double *cpu_per_gib,
 			if ((size_t)n < len)
 				break;
 		}
-		vsock_driver_pump(&d, round ? 0 : d.cfg.loop_timeout_us);
+		/* Nothing queued while bytes are left: the guest waits for
+		 * credit or TX buffers, which completions bring; wait for
+		 * them as the VMM's loop does, with no timer. At the end,
+		 * only the host reader is left: poll for it. */
+		vsock_driver_pump(&d, round ? 0
+				  : sent < bytes ? EVLOOP_WAIT_FOREVER
+						 : d.cfg.loop_timeout_us);
 	}
 	*rate = (double)bytes / (now_s() - t0);
 	vsock_host_join(t);
