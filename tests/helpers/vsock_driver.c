@@ -207,6 +207,7 @@ static void sock_free(struct vsock_sock *s)
 		s->held_first = (s->held_first + 1) % VSOCK_DRIVER_HOLD_MAX;
 		s->nr_held--;
 	}
+	free(s->held);
 	sock_unhash(s);
 	s->d->nr_socks--;
 	free(s->rxq);
@@ -672,7 +673,9 @@ static void rx_rw(struct vsock_sock *s, const struct vsock_hdr *h,
 	if (!s->ring_len && s->nr_held < VSOCK_DRIVER_HOLD_MAX &&
 	    d->rx_held < d->cfg.rx_bufs / 4 && d->rx_cur_slot >= 0 &&
 	    d->rx_nr_free &&
-	    d->rx_free_slots[d->rx_nr_free - 1] == d->rx_cur_slot) {
+	    d->rx_free_slots[d->rx_nr_free - 1] == d->rx_cur_slot &&
+	    (s->held || (s->held = calloc(VSOCK_DRIVER_HOLD_MAX,
+					  sizeof(*s->held))))) {
 		struct vsock_held *c = &s->held[(s->held_first + s->nr_held) %
 						VSOCK_DRIVER_HOLD_MAX];
 

@@ -36,7 +36,8 @@
 
 struct vsock_driver;
 
-#define VSOCK_DRIVER_HOLD_MAX 8u /* RX buffers one socket may hold */
+#define VSOCK_DRIVER_HOLD_MAX 64u /* RX buffers one socket may hold: a
+				     256 KiB credit of 4 KiB buffers */
 
 /* How a TX packet is laid out in descriptors. */
 enum vsock_driver_tx_layout {
@@ -132,7 +133,7 @@ struct vsock_sock {
 		uint8_t *data;
 		uint32_t len;
 		uint16_t slot;
-	} held[VSOCK_DRIVER_HOLD_MAX];
+	} *held; /* VSOCK_DRIVER_HOLD_MAX, allocated at the first hold */
 	unsigned int held_first, nr_held;
 	uint8_t *rxq; /* ring of buf_alloc bytes */
 	uint32_t rxq_head, ring_len;
