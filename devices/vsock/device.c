@@ -502,7 +502,9 @@ static void tx_packet(struct vsock_dev *d, struct vq_chain *c)
 		return;
 	}
 
-	r = vsock_muxer_tx(&d->mx, &h, util_now_ns());
+	/* The pass's clock (vsock_dev_process), not a clock read per
+	 * packet: deadlines are seconds, a pass is microseconds. */
+	r = vsock_muxer_tx(&d->mx, &h, d->mx.now);
 	switch (r.kind) {
 	case VSOCK_TX_NONE:
 		break;
