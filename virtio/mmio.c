@@ -135,18 +135,41 @@ struct vq *virtio_mmio_queue(struct virtio_mmio *m, unsigned int q)
 	return &m->queues[q].vq;
 }
 
-void virtio_mmio_signal_used(struct virtio_mmio *m, unsigned int q)
+/* Does queue `q` want an interrupt for what was pushed? Counted. */
+static bool wants_irq(struct virtio_mmio *m, unsigned int q)
 {
 	struct vq *vq = virtio_mmio_queue(m, q);
 
 	if (!vq)
-		return;
+		return false;
 	if (!vq_should_notify(vq)) {
 		m->qstats[q].irqs_suppressed++;
-		return;
+		return false;
 	}
 	m->qstats[q].irqs++;
-	raise_locked(m, VIRTIO_MMIO_INT_VRING);
+	return true;
+}
+
+void virtio_mmio_signal_used(struct virtio_mmio *m, unsigned int q)
+{
+	if (wants_irq(m, q))
+		raise_locked(m, VIRTIO_MMIO_INT_VRING);
+}
+
+void virtio_mmio_signal_used_mask(struct virtio_mmio *m, uint32_t mask)
+{
+	bool raise = false;
+
+	while (mask) {
+		unsigned int q = (unsigned int)__builtin_ctz(mask);
+
+		mask &= mask - 1;
+		/* Every queue's decision: it also records what was signalled
+		 * (EVENT_IDX), so no short-cut. */
+		raise |= wants_irq(m, q);
+	}
+	if (raise)
+		raise_locked(m, VIRTIO_MMIO_INT_VRING);
 }
 
 void virtio_mmio_requeue(struct virtio_mmio *m, unsigned int q)

@@ -129,7 +129,8 @@ struct virtio_mmio_queue {
 /* Per-queue counters since the device was created (kept across resets). */
 struct virtio_mmio_qstats {
 	uint64_t notifies; /* driver notifications delivered to the device */
-	uint64_t irqs; /* used-buffer interrupts raised */
+	uint64_t irqs; /* used-buffer interrupts wanted (one raise may
+			  serve several queues) */
 	uint64_t irqs_suppressed; /* ...not raised: the driver asked not to */
 };
 
@@ -173,6 +174,12 @@ void virtio_mmio_notify(struct virtio_mmio *m, unsigned int q);
 struct vq *virtio_mmio_queue(struct virtio_mmio *m, unsigned int q);
 /* Used buffers were pushed on `q`: interrupt the driver if it wants. */
 void virtio_mmio_signal_used(struct virtio_mmio *m, unsigned int q);
+/*
+ * The same for every queue in `mask` (bit q: queue q) at once: one
+ * interrupt if any of them wants one, since the driver's handler looks at
+ * every queue. Each queue's suppression state is still updated.
+ */
+void virtio_mmio_signal_used_mask(struct virtio_mmio *m, uint32_t mask);
 /* The device config changed: bump the generation and interrupt. */
 void virtio_mmio_config_changed(struct virtio_mmio *m);
 /* The device cannot go on (e.g. a broken queue): DEVICE_NEEDS_RESET. */

@@ -4,7 +4,8 @@
  * Every in-flight operation is a struct evloop_op embedded in the object
  * that owns it; its address is the SQE's user_data, and its handler is the
  * one place the completion is dispatched to. The loop runs on the main
- * thread only; other threads wake it through eventfds it reads.
+ * thread only (the thread that creates it: the ring refuses submissions
+ * from any other); other threads wake it through eventfds it reads.
  */
 #ifndef VMM_EVLOOP_H
 #define VMM_EVLOOP_H
@@ -23,9 +24,18 @@ struct evloop_op {
 	evloop_handler_fn handler;
 };
 
+/* What the loop did, for benchmarks and dumps: cheap counters. */
+struct evloop_stats {
+	uint64_t submits; /* io_uring_enter() calls: submit and/or wait */
+	uint64_t sqes; /* SQEs they submitted */
+	uint64_t cqes; /* completions dispatched */
+	uint64_t wakeups; /* waits or polls that found completions */
+};
+
 struct evloop {
 	struct io_uring ring;
 	bool stop;
+	struct evloop_stats st;
 };
 
 int evloop_create(struct evloop *loop, unsigned int entries);
@@ -66,5 +76,8 @@ void evloop_stop(struct evloop *loop);
  * dispatch all that are ready. Returns how many, or -errno.
  */
 int evloop_run_once(struct evloop *loop, unsigned int timeout_us);
+/* evloop_run_once() timeout: wait for a completion, with no timer (as
+ * evloop_run() waits), for callers that know one will come. */
+#define EVLOOP_WAIT_FOREVER UINT32_MAX
 
 #endif

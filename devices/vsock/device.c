@@ -40,7 +40,8 @@
 #include "vmm/util.h"
 
 #define VSOCK_QUEUE_MAX 256u /* queue size we offer */
-#define VSOCK_RX_POOL 64u /* RX chains the device holds at once */
+#define VSOCK_RX_POOL 64u /* RX chains the device holds at once: one
+			     bit each in a uint64_t (rxb_sync) */
 #define VSOCK_TX_BUDGET 256u /* TX chains per pass, then requeue */
 #define VSOCK_NR_QUEUES 3u
 #define VIRTIO_VSOCK_EVENT_TRANSPORT_RESET 0u
@@ -71,6 +72,11 @@ struct vsock_dev {
 
 	struct vsock_txbuf txbufs[VSOCK_QUEUE_MAX]; /* by chain head */
 	struct vsock_rxbuf rxbufs[VSOCK_RX_POOL];
+	/* The pool by state, one bit per entry (rxb_sync() keeps them): a
+	 * chain nobody uses, and of those one with payload room; an entry
+	 * holding no chain. And the heads of the chains held, by head. */
+	uint64_t rx_idle, rx_roomy, rx_spare;
+	uint64_t rx_heads[VSOCK_QUEUE_MAX / 64];
 	bool used[VSOCK_NR_QUEUES]; /* pushed since the last signal */
 
 	struct vsock_fault fault; /* --vsock-fault; the delays are the muxer's */
@@ -91,6 +97,52 @@ struct vsock_dev {
 
 static void vsock_dev_process(struct vsock_dev *d);
 static void vsock_dev_sync(struct vsock_dev *d);
+
+_Static_assert(VSOCK_RX_POOL == 64, "the RX pool masks are uint64_t");
+
+/* RX pool bookkeeping: every change of an entry's popped or lent goes
+ * through these, so that finding an entry is a bit scan, not a walk. */
+static void rxb_sync(struct vsock_dev *d, const struct vsock_rxbuf *rb)
+{
+	uint64_t bit = 1ull << (rb - d->rxbufs);
+
+	d->rx_idle &= ~bit;
+	d->rx_roomy &= ~bit;
+	d->rx_spare &= ~bit;
+	if (rb->lent)
+		return;
+	if (!rb->popped)
+		d->rx_spare |= bit;
+	else if (rb->room)
+		d->rx_idle |= bit, d->rx_roomy |= bit;
+	else
+		d->rx_idle |= bit;
+}
+
+static void rxb_set_popped(struct vsock_dev *d, struct vsock_rxbuf *rb,
+			   bool popped)
+{
+	uint64_t bit = 1ull << (rb->head % 64);
+
+	rb->popped = popped;
+	if (popped)
+		d->rx_heads[rb->head / 64] |= bit;
+	else
+		d->rx_heads[rb->head / 64] &= ~bit;
+	rxb_sync(d, rb);
+}
+
+static void rxb_set_lent(struct vsock_dev *d, struct vsock_rxbuf *rb,
+			 bool lent)
+{
+	rb->lent = lent;
+	rxb_sync(d, rb);
+}
+
+static bool rx_head_held(const struct vsock_dev *d, uint16_t head)
+{
+	return d->rx_heads[head / 64] & (1ull << (head % 64));
+}
 
 /*
  * The entry bracket: every entry into the device from the event loop (a
@@ -123,16 +175,19 @@ static void dev_leave(void *opaque)
 	pthread_mutex_unlock(&d->mmio->lock);
 }
 
+/* One interrupt per pass at most, whichever queues were used. */
 static void signal_used(struct vsock_dev *d)
 {
+	uint32_t mask = 0;
 	unsigned int q;
 
 	for (q = 0; q < VSOCK_NR_QUEUES; q++) {
-		if (d->used[q]) {
-			d->used[q] = false;
-			virtio_mmio_signal_used(d->mmio, q);
-		}
+		if (d->used[q])
+			mask |= 1u << q;
+		d->used[q] = false;
 	}
+	if (mask)
+		virtio_mmio_signal_used_mask(d->mmio, mask);
 }
 
 static void push(struct vsock_dev *d, unsigned int q, uint16_t head,
@@ -186,8 +241,8 @@ static void vsock_dev_sync(struct vsock_dev *d)
 	for (i = 0; i < VSOCK_QUEUE_MAX; i++)
 		d->txbufs[i].busy = false;
 	for (i = 0; i < VSOCK_RX_POOL; i++)
-		if (!d->rxbufs[i].lent)
-			d->rxbufs[i].popped = false;
+		if (!d->rxbufs[i].lent && d->rxbufs[i].popped)
+			rxb_set_popped(d, &d->rxbufs[i], false);
 	drop_connections(d);
 	memset(d->used, 0, sizeof(d->used));
 	d->event_pending = d->event_waited = false;
@@ -218,7 +273,7 @@ static void rx_complete(struct vsock_dev *d, struct vsock_rxbuf *rb,
 						  VSOCK_RX_MAX_SEGS));
 	}
 	push(d, VSOCK_QUEUE_RX, rb->head, VSOCK_HDR_SIZE + h->len);
-	rb->popped = false;
+	rxb_set_popped(d, rb, false);
 	d->stats.rx_packets++;
 	if (h->op == VSOCK_OP_RW)
 		d->stats.rx_bytes += h->len;
@@ -239,18 +294,13 @@ static uint32_t rx_room(const struct vsock_dev *d, const struct vsock_rxbuf *rb)
 static struct vsock_rxbuf *rx_buffer(struct vsock_dev *d, struct vq *vq,
 				     bool need_room)
 {
-	struct vsock_rxbuf *spare = NULL;
-	unsigned int i;
+	uint64_t ready = need_room ? d->rx_roomy : d->rx_idle;
 
-	for (i = 0; i < VSOCK_RX_POOL; i++) {
-		struct vsock_rxbuf *rb = &d->rxbufs[i];
-
-		if (rb->popped && !rb->lent && (rb->room || !need_room))
-			return rb;
-		if (!rb->popped && !rb->lent && !spare)
-			spare = rb;
-	}
-	while (spare) {
+	if (ready)
+		return &d->rxbufs[__builtin_ctzll(ready)];
+	while (d->rx_spare) {
+		struct vsock_rxbuf *spare =
+			&d->rxbufs[__builtin_ctzll(d->rx_spare)];
 		struct vq_chain c;
 		int ret = vq_pop(vq, &c);
 
@@ -259,24 +309,21 @@ static struct vsock_rxbuf *rx_buffer(struct vsock_dev *d, struct vq *vq,
 				virtio_mmio_set_needs_reset(d->mmio);
 			return NULL;
 		}
-		for (i = 0; i < VSOCK_RX_POOL; i++) {
-			if (d->rxbufs[i].popped && d->rxbufs[i].head == c.head) {
-				/* The guest re-posted a chain we hold. */
-				log_warn_rl(&d->rl,
-					    "RX chain %u made available twice",
-					    c.head);
-				virtio_mmio_set_needs_reset(d->mmio);
-				return NULL;
-			}
+		if (rx_head_held(d, c.head)) {
+			/* The guest re-posted a chain we hold. */
+			log_warn_rl(&d->rl, "RX chain %u made available twice",
+				    c.head);
+			virtio_mmio_set_needs_reset(d->mmio);
+			return NULL;
 		}
 		spare->head = c.head;
 		spare->gen = d->gen;
 		if (rxbuf_load(d, spare, &c)) {
-			spare->popped = true;
+			rxb_set_popped(d, spare, true);
 			if (spare->room || !need_room)
 				return spare;
 			/* Header-only: keep it for control packets. */
-			return rx_buffer(d, vq, need_room);
+			continue;
 		}
 		push(d, VSOCK_QUEUE_RX, c.head, 0);
 	}
@@ -299,7 +346,7 @@ static void rx_payload(struct vsock_dev *d, struct vq *vq,
 
 	rbs[0] = rb;
 	max[0] = rx->max_len;
-	rb->lent = true; /* so rx_buffer() looks past it */
+	rxb_set_lent(d, rb, true); /* so rx_buffer() looks past it */
 	while (rx->mc->conn.type == VSOCK_TYPE_STREAM && nr < VSOCK_RX_BATCH &&
 	       total < credit) {
 		struct vsock_rxbuf *more = rx_buffer(d, vq, true);
@@ -309,13 +356,13 @@ static void rx_payload(struct vsock_dev *d, struct vq *vq,
 		rbs[nr] = more;
 		max[nr] = MIN(rx_room(d, more), credit - total);
 		total += max[nr];
-		more->lent = true;
+		rxb_set_lent(d, more, true);
 		nr++;
 	}
 	if (d->be_ops->rx(d->be, rx->mc, rbs, max, nr))
 		return;
 	for (i = 0; i < nr; i++)
-		rbs[i]->lent = false;
+		rxb_set_lent(d, rbs[i], false);
 	vsock_muxer_rx_data(&d->mx, rx->mc, 0, NULL);
 }
 
@@ -376,9 +423,9 @@ static void rx_return(void *opaque, struct vsock_rxbuf *rb,
 {
 	struct vsock_dev *d = opaque;
 
-	rb->lent = false;
+	rxb_set_lent(d, rb, false);
 	if (rb->gen != d->gen || !d->active) {
-		rb->popped = false; /* from before a reset: forget it */
+		rxb_set_popped(d, rb, false); /* from before a reset: forget it */
 		return;
 	}
 	if (h && n)
@@ -455,7 +502,9 @@ static void tx_packet(struct vsock_dev *d, struct vq_chain *c)
 		return;
 	}
 
-	r = vsock_muxer_tx(&d->mx, &h, util_now_ns());
+	/* The pass's clock (vsock_dev_process), not a clock read per
+	 * packet: deadlines are seconds, a pass is microseconds. */
+	r = vsock_muxer_tx(&d->mx, &h, d->mx.now);
 	switch (r.kind) {
 	case VSOCK_TX_NONE:
 		break;
@@ -839,6 +888,7 @@ int vsock_dev_create(struct vsock_dev **out, const struct vsock_config *cfg,
 	d->tick_op.handler = on_tick;
 	d->held_timer.op.handler = on_held_timer;
 	d->reset_timer.op.handler = on_reset_timer;
+	d->rx_spare = ~0ull; /* VSOCK_RX_POOL entries, none holding a chain */
 	d->fault = cfg->fault;
 	d->held_max_wait = held_max_wait(&cfg->fault);
 	d->be_ops = cfg->backend ? cfg->backend : &vsock_uring_backend;

@@ -310,9 +310,8 @@ bool host_rx(struct vsock_backend *be, struct vsock_mconn *mc,
 		host_fail(s, EBUSY);
 		return false;
 	}
-	/* Lent to the recv; one recv per connection keeps bytes in order. */
-	for (i = 0; i < nr; i++)
-		rbs[i]->lent = true;
+	/* Lent to the recv (the device marked them so before the call);
+	 * one recv per connection keeps bytes in order. */
 	mc->readable = false;
 	return true;
 }

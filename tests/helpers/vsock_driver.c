@@ -182,9 +182,6 @@ static struct vsock_sock *sock_new(struct vsock_driver *d, uint32_t local,
 	s->peer_port = peer;
 	s->type = type;
 	s->buf_alloc = d->cfg.buf_alloc;
-	s->rxq = malloc(s->buf_alloc);
-	if (!s->rxq)
-		abort();
 	s->hash_next = d->buckets[b];
 	d->buckets[b] = s;
 	s->table_next = d->table;
@@ -196,8 +193,21 @@ static struct vsock_sock *sock_new(struct vsock_driver *d, uint32_t local,
 	return s;
 }
 
+/* A held RX slot is read: it may be posted again. */
+static void release_held(struct vsock_driver *d, uint16_t slot)
+{
+	d->rx_free_slots[d->rx_nr_free++] = slot;
+	d->rx_held--;
+}
+
 static void sock_free(struct vsock_sock *s)
 {
+	while (s->nr_held) {
+		release_held(s->d, s->held[s->held_first].slot);
+		s->held_first = (s->held_first + 1) % VSOCK_DRIVER_HOLD_MAX;
+		s->nr_held--;
+	}
+	free(s->held);
 	sock_unhash(s);
 	s->d->nr_socks--;
 	free(s->rxq);
@@ -522,20 +532,42 @@ static void maybe_credit_update(struct vsock_sock *s)
 
 ssize_t vsock_driver_recv_some(struct vsock_sock *s, void *buf, size_t len)
 {
-	uint32_t n, first;
+	uint8_t *out = buf;
+	uint32_t n, first, done = 0;
 
 	if (s->rxq_len) {
-		n = len < s->rxq_len ? (uint32_t)len : s->rxq_len;
+		/* Held payloads first: they came before the ring's bytes. */
+		while (done < len && s->nr_held) {
+			struct vsock_held *c = &s->held[s->held_first];
+
+			n = len - done < c->len ? (uint32_t)(len - done) : c->len;
+			memcpy(out + done, c->data, n);
+			c->data += n;
+			c->len -= n;
+			done += n;
+			if (c->len)
+				break;
+			release_held(s->d, c->slot);
+			s->held_first =
+				(s->held_first + 1) % VSOCK_DRIVER_HOLD_MAX;
+			s->nr_held--;
+		}
+		n = len - done < s->ring_len ? (uint32_t)(len - done)
+					     : s->ring_len;
 		first = s->buf_alloc - s->rxq_head;
 		if (first > n)
 			first = n;
-		memcpy(buf, s->rxq + s->rxq_head, first);
-		memcpy((uint8_t *)buf + first, s->rxq, n - first);
-		s->rxq_head = (s->rxq_head + n) % s->buf_alloc;
-		s->rxq_len -= n;
-		s->fwd_cnt += n;
+		if (n) {
+			memcpy(out + done, s->rxq + s->rxq_head, first);
+			memcpy(out + done + first, s->rxq, n - first);
+			s->rxq_head = (s->rxq_head + n) % s->buf_alloc;
+			s->ring_len -= n;
+			done += n;
+		}
+		s->rxq_len -= done;
+		s->fwd_cnt += done;
 		maybe_credit_update(s);
-		return n;
+		return done;
 	}
 	if (s->state == VSOCK_SOCK_CLOSED && s->err)
 		return s->err;
@@ -635,14 +667,38 @@ static void rx_rw(struct vsock_sock *s, const struct vsock_hdr *h,
 		s->fwd_cnt += h->len; /* nobody reads it: drop */
 		return;
 	}
+	s->rxq_len += h->len;
+	/* Keep the buffer (see vsock_sock.held): the slot used_rx() just
+	 * freed is the last one on the free list. */
+	if (!s->ring_len && s->nr_held < VSOCK_DRIVER_HOLD_MAX &&
+	    d->rx_held < d->cfg.rx_bufs / 4 && d->rx_cur_slot >= 0 &&
+	    d->rx_nr_free &&
+	    d->rx_free_slots[d->rx_nr_free - 1] == d->rx_cur_slot &&
+	    (s->held || (s->held = calloc(VSOCK_DRIVER_HOLD_MAX,
+					  sizeof(*s->held))))) {
+		struct vsock_held *c = &s->held[(s->held_first + s->nr_held) %
+						VSOCK_DRIVER_HOLD_MAX];
+
+		d->rx_nr_free--;
+		d->rx_held++;
+		c->data = (uint8_t *)data; /* our RX buffer, no longer posted */
+		c->len = h->len;
+		c->slot = (uint16_t)d->rx_cur_slot;
+		s->nr_held++;
+		return;
+	}
+	/* Allocated at the first copy, so that idle sockets stay small (the
+	 * benchmark measures the device's memory per idle connection). */
+	if (!s->rxq && !(s->rxq = malloc(s->buf_alloc)))
+		abort();
 	/* rx_cnt - fwd_cnt <= buf_alloc, so it fits the ring. */
-	tail = (s->rxq_head + s->rxq_len) % s->buf_alloc;
+	tail = (s->rxq_head + s->ring_len) % s->buf_alloc;
 	first = s->buf_alloc - tail;
 	if (first > h->len)
 		first = h->len;
 	memcpy(s->rxq + tail, data, first);
 	memcpy(s->rxq, data + first, h->len - first);
-	s->rxq_len += h->len;
+	s->ring_len += h->len;
 }
 
 static void rx_packet(struct vsock_driver *d, const struct vsock_hdr *h,
@@ -811,8 +867,11 @@ static int used_rx(struct vsock_driver *d)
 		data = host(d, b + (d->cfg.rx_layout == VSOCK_DRV_RX_LINEAR
 					    ? DRV_HDR : 64),
 			    h.len);
-		if (!d->cfg.rx_hook || !d->cfg.rx_hook(d, &h, data))
+		if (!d->cfg.rx_hook || !d->cfg.rx_hook(d, &h, data)) {
+			d->rx_cur_slot = slot;
 			rx_packet(d, &h, data);
+			d->rx_cur_slot = -1;
+		}
 	}
 	return n;
 }
@@ -1286,6 +1345,8 @@ static void forget_all(struct vsock_driver *d)
 	for (i = 0; i < d->cfg.rx_bufs; i++)
 		d->rx_free_slots[d->rx_nr_free++] = (uint16_t)i;
 	d->rx_posted = 0;
+	d->rx_held = 0;
+	d->rx_cur_slot = -1;
 	d->ev_outstanding = 0;
 	d->raw_outstanding = 0;
 	d->requeue_mask = 0;

@@ -36,6 +36,9 @@
 
 struct vsock_driver;
 
+#define VSOCK_DRIVER_HOLD_MAX 64u /* RX buffers one socket may hold: a
+				     256 KiB credit of 4 KiB buffers */
+
 /* How a TX packet is laid out in descriptors. */
 enum vsock_driver_tx_layout {
 	VSOCK_DRV_TX_LINEAR, /* header and data in one descriptor */
@@ -120,9 +123,21 @@ struct vsock_sock {
 	bool close_wait; /* vsock_driver_close() waits for it */
 	bool in_table;
 
-	/* Receive side (device -> guest). */
+	/* Receive side (device -> guest). Like Linux, which queues the
+	 * buffer a packet came in rather than copying it, a payload stays in
+	 * its RX buffer (held, oldest first) while the socket holds fewer than
+	 * VSOCK_DRIVER_HOLD_MAX and the driver fewer than a quarter of its RX
+	 * buffers; beyond that, or once some bytes are in the ring, payloads
+	 * are copied into the ring, after the held ones. */
+	struct vsock_held {
+		uint8_t *data;
+		uint32_t len;
+		uint16_t slot;
+	} *held; /* VSOCK_DRIVER_HOLD_MAX, allocated at the first hold */
+	unsigned int held_first, nr_held;
 	uint8_t *rxq; /* ring of buf_alloc bytes */
-	uint32_t rxq_head, rxq_len;
+	uint32_t rxq_head, ring_len;
+	uint32_t rxq_len; /* bytes received and not read: held and ring */
 	uint32_t buf_alloc, rx_cnt, fwd_cnt, fwd_cnt_sent;
 	bool credit_update_pending;
 
@@ -196,6 +211,8 @@ struct vsock_driver {
 	unsigned int tx_nr_free;
 	uint16_t *rx_free_slots;
 	unsigned int rx_nr_free, rx_posted;
+	unsigned int rx_held; /* RX slots sockets hold (vsock_held) */
+	int rx_cur_slot; /* the slot of the RX packet being handled, or -1 */
 	bool *ev_posted;
 	uint64_t ev_outstanding; /* bitmask of event heads posted */
 	uint8_t ev_kind[8]; /* enum vsock_driver_ev_layout of each head */

@@ -1,7 +1,9 @@
-/* Unit tests: the event loop's ring takes only the opcodes the VMM uses. */
+/* Unit tests: the event loop's ring takes only the opcodes the VMM uses,
+ * belongs to one thread, and its passes collect every completion. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -99,6 +101,78 @@ START_TEST(allowed_opcodes_run)
 }
 END_TEST
 
+START_TEST(wait_forever_returns_with_a_completion)
+{
+	struct result to = { .op.handler = on_done };
+	struct __kernel_timespec ts = { .tv_nsec = 1000 * 1000 };
+	struct evloop loop;
+
+	ck_assert_int_eq(evloop_create(&loop, 8), 0);
+	ck_assert_int_eq(evloop_timeout(&loop, &to.op, &ts), 0);
+	ck_assert_int_eq(evloop_run_once(&loop, EVLOOP_WAIT_FOREVER), 1);
+	ck_assert_uint_eq(to.seen, 1);
+	evloop_destroy(&loop);
+}
+END_TEST
+
+/* A completion that arrives while nobody waits (its work deferred to the
+ * loop thread) is still collected by a pass that does not wait. */
+START_TEST(pass_without_wait_collects_late_completions)
+{
+	struct result rd = { .op.handler = on_done };
+	struct evloop loop;
+	uint64_t buf = 0, one = 1;
+	unsigned int i;
+	int efd = eventfd(0, EFD_CLOEXEC);
+
+	ck_assert_int_ge(efd, 0);
+	ck_assert_int_eq(evloop_create(&loop, 8), 0);
+	ck_assert_int_eq(evloop_read(&loop, &rd.op, efd, &buf, sizeof(buf)),
+			 0);
+	ck_assert_int_eq(evloop_run_once(&loop, 0), 0); /* in flight */
+	ck_assert_int_eq(write(efd, &one, sizeof(one)), (int)sizeof(one));
+	for (i = 0; i < 1000 && !rd.seen; i++) {
+		ck_assert_int_ge(evloop_run_once(&loop, 0), 0);
+		if (!rd.seen)
+			usleep(1000);
+	}
+	ck_assert_uint_eq(rd.seen, 1);
+	ck_assert_int_eq(rd.res, (int)sizeof(buf));
+	evloop_destroy(&loop);
+	close(efd);
+}
+END_TEST
+
+static void *submit_elsewhere(void *arg)
+{
+	struct evloop *loop = arg;
+	struct io_uring_sqe *sqe = evloop_sqe(loop);
+
+	io_uring_prep_timeout(sqe, &(struct __kernel_timespec){ .tv_sec = 1 },
+			      0, 0);
+	io_uring_sqe_set_data(sqe, NULL);
+	return (void *)(intptr_t)io_uring_submit(&loop->ring);
+}
+
+/* The ring belongs to the thread that made it (SINGLE_ISSUER). */
+START_TEST(other_threads_cannot_submit)
+{
+	struct evloop loop;
+	pthread_t t;
+	void *ret;
+
+	ck_assert_int_eq(evloop_create(&loop, 8), 0);
+	if (!(loop.ring.flags & IORING_SETUP_SINGLE_ISSUER)) {
+		evloop_destroy(&loop); /* a kernel before 6.1 */
+		return;
+	}
+	ck_assert_int_eq(pthread_create(&t, NULL, submit_elsewhere, &loop), 0);
+	ck_assert_int_eq(pthread_join(t, &ret), 0);
+	ck_assert_int_eq((int)(intptr_t)ret, -EEXIST);
+	evloop_destroy(&loop);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("evloop");
@@ -108,6 +182,12 @@ static Suite *suite(void)
 	tcase_add_test(tc, forbidden_opcode_fails_with_eacces);
 	tcase_add_test(tc, sqe_flags_fail_with_eacces);
 	tcase_add_test(tc, allowed_opcodes_run);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("waiting");
+	tcase_add_checked_fixture(tc, test_log_install, NULL);
+	tcase_add_test(tc, wait_forever_returns_with_a_completion);
+	tcase_add_test(tc, pass_without_wait_collects_late_completions);
+	tcase_add_test(tc, other_threads_cannot_submit);
 	suite_add_tcase(s, tc);
 	return s;
 }
