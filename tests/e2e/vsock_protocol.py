@@ -13,6 +13,7 @@ half (listeners, actions the guest starts, the control connection).
 import os
 import random
 import re
+import select
 import socket
 import struct
 import threading
@@ -268,6 +269,8 @@ class Host:
         self.t0 = time.monotonic()
         self.lock = threading.Lock()
         self.socks = []
+        self.acceptors = []
+        self.closing = False
         self.pending = []
         self.results = []
         self.errors = []
@@ -307,12 +310,16 @@ class Host:
 
     def listen(self, s, name, handler, backlog=64):
         """Accept on s; handler(conn) in a thread per connection, or, if
-        handler is None, close each connection at once."""
+        handler is None, close each connection at once. The accepting
+        thread polls, so close() can stop it: a thread blocked in
+        accept() would keep an AF_VSOCK port bound after close()."""
         s.listen(backlog)
         self.socks.append(s)
 
         def loop():
-            while True:
+            while not self.closing:
+                if not select.select([s], [], [], 0.2)[0]:
+                    continue
                 try:
                     c, _ = s.accept()
                 except OSError:
@@ -322,7 +329,9 @@ class Host:
                     continue
                 threading.Thread(target=self.serve, args=(c, name, handler),
                                  daemon=True).start()
-        threading.Thread(target=loop, daemon=True).start()
+        t = threading.Thread(target=loop, daemon=True)
+        t.start()
+        self.acceptors.append(t)
 
     def serve(self, c, name, handler):
         c.settimeout(self.timeout)
@@ -408,5 +417,8 @@ class Host:
         return s
 
     def close(self):
+        self.closing = True
+        for t in self.acceptors:
+            t.join(1)
         for s in self.socks:
             s.close()
