@@ -107,6 +107,7 @@ struct virtio_mmio_host {
 	 * event loop (used when a device stops early to stay fair). */
 	void (*requeue)(void *opaque, unsigned int q);
 	void *opaque;
+	unsigned int line; /* the interrupt line's number, for the dump */
 };
 
 struct virtio_mmio_config {

@@ -92,11 +92,14 @@ static const unsigned long vcpu_ioctls[] = {
 	KVM_RUN,
 	KVM_GET_REGS, /* the state dump */
 	KVM_GET_MP_STATE,
+	KVM_GET_LAPIC,
+	KVM_GET_VCPU_EVENTS,
 	KVM_IRQ_LINE, /* serial interrupts */
 };
 
 static const unsigned long loop_ioctls[] = {
 	KVM_IRQ_LINE, /* serial interrupts on console input */
+	KVM_GET_IRQCHIP, /* the state dump */
 	TCGETS, /* restoring the terminal */
 	TCSETS,
 	TCSETSW,

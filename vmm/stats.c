@@ -2,9 +2,13 @@
 #define LOG_TAG "vm" /* its messages are the VM's */
 #include "vmm/stats.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+
+#include <linux/kvm.h>
 
 #include "vmm/log.h"
 #include "vmm/util.h"
@@ -41,12 +45,46 @@ static void print_exit_counts(struct vm *vm, const char *prefix)
 	}
 }
 
+/*
+ * The IOAPIC pins the guest has programmed (a vector set) or that have an
+ * edge latched: whether a device's line is masked (Linux masks a line it
+ * has disabled, "nobody cared" for one), its vector and trigger mode, and
+ * remote IRR (a level interrupt awaiting EOI). With the vCPUs' local APIC
+ * lines (vcpu.c) this tells an interrupt the device never raised from one
+ * the guest never took.
+ */
+static void ioapic_dump(struct vm *vm)
+{
+	struct kvm_irqchip chip = { .chip_id = KVM_IRQCHIP_IOAPIC };
+	const struct kvm_ioapic_state *io = &chip.chip.ioapic;
+	unsigned int pin;
+
+	if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &chip) < 0) {
+		fprintf(stderr, "dump: ioapic unreadable: %s\n",
+			strerror(errno));
+		return;
+	}
+	for (pin = 0; pin < KVM_IOAPIC_NUM_PINS; pin++) {
+		const __typeof__(io->redirtbl[0].fields) *e =
+			&io->redirtbl[pin].fields;
+		unsigned int latched = (io->irr >> pin) & 1;
+
+		if (!e->vector && !latched)
+			continue;
+		fprintf(stderr, "dump: ioapic pin %u vector 0x%02x mask %u "
+			"%s remote_irr %u irr %u dest 0x%x\n", pin, e->vector,
+			e->mask, e->trig_mode ? "level" : "edge",
+			e->remote_irr, latched, e->dest_id);
+	}
+}
+
 void stats_dump(struct vm *vm)
 {
 	unsigned int i;
 
 	log_info("state dump (SIGUSR1)");
 	print_exit_counts(vm, "dump: ");
+	ioapic_dump(vm);
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vcpu_request_dump(&vm->vcpus[i]);
 	virtio_devices_dump(vm, stderr);

@@ -22,3 +22,17 @@ int util_eventfd_signal(int fd)
 		return -errno;
 	return 0;
 }
+
+int util_cond_init_monotonic(pthread_cond_t *c)
+{
+	pthread_condattr_t attr;
+	int ret = pthread_condattr_init(&attr);
+
+	if (ret)
+		return ret;
+	ret = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	if (!ret)
+		ret = pthread_cond_init(c, &attr);
+	pthread_condattr_destroy(&attr);
+	return ret;
+}

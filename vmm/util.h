@@ -2,6 +2,7 @@
 #ifndef VMM_UTIL_H
 #define VMM_UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,10 @@ uint64_t util_now_ns(void);
 
 /* Add 1 to an eventfd (wakes whoever reads it); 0 or -errno. */
 int util_eventfd_signal(int fd);
+
+/* A condition variable whose timed waits count CLOCK_MONOTONIC; 0 or an
+ * error number. */
+int util_cond_init_monotonic(pthread_cond_t *c);
 
 /* Little-endian loads and stores at any alignment. */
 static inline uint16_t get_le16(const void *p)

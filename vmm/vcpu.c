@@ -263,6 +263,62 @@ static bool handle_exit(struct vcpu *v)
 	}
 }
 
+/*
+ * The vectors set in one of the local APIC's 256-bit registers (ISR, IRR:
+ * eight 32-bit words 16 bytes apart), highest first, as " 0x.." words.
+ */
+static void lapic_vectors(const struct kvm_lapic_state *l, unsigned int reg,
+			  char *out, size_t size)
+{
+	size_t len = 0;
+	int vec;
+
+	out[0] = 0;
+	for (vec = 255; vec >= 0; vec--) {
+		uint32_t word;
+
+		memcpy(&word, &l->regs[reg + (unsigned int)(vec / 32) * 16],
+		       sizeof(word));
+		if (!(word >> (vec % 32) & 1) || len + 6 >= size)
+			continue;
+		len += (size_t)snprintf(out + len, size - len, " 0x%02x", vec);
+	}
+	if (!len)
+		snprintf(out, size, " none");
+}
+
+/*
+ * The local APIC (TPR, PPR, the vectors in service and requested) and
+ * the interrupt KVM is about to inject: a vector sitting in IRR behind an
+ * in-service vector that is never EOIed, or behind PPR, is an interrupt
+ * the guest holds off; one in neither was never delivered.
+ */
+static void vcpu_dump_interrupts(struct vcpu *v)
+{
+	enum { APIC_TPR = 0x80, APIC_PPR = 0xa0, APIC_ISR = 0x100,
+	       APIC_IRR = 0x200 };
+	struct kvm_lapic_state lapic;
+	struct kvm_vcpu_events ev;
+	char isr[64], irr[64];
+	uint32_t tpr, ppr;
+
+	if (ioctl(v->fd, KVM_GET_LAPIC, &lapic) < 0 ||
+	    ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) < 0) {
+		fprintf(stderr, "dump: vcpu%u interrupts unreadable: %s\n",
+			v->id, strerror(errno));
+		return;
+	}
+	memcpy(&tpr, &lapic.regs[APIC_TPR], sizeof(tpr));
+	memcpy(&ppr, &lapic.regs[APIC_PPR], sizeof(ppr));
+	lapic_vectors(&lapic, APIC_ISR, isr, sizeof(isr));
+	lapic_vectors(&lapic, APIC_IRR, irr, sizeof(irr));
+	fprintf(stderr, "dump: vcpu%u lapic tpr 0x%02x ppr 0x%02x isr%s "
+		"irr%s | injecting %u nr 0x%02x shadow %u nmi_pending %u\n",
+		v->id, tpr & 0xff, ppr & 0xff, isr, irr,
+		ev.interrupt.injected, ev.interrupt.nr, ev.interrupt.shadow,
+		ev.nmi.pending);
+}
+
 static void vcpu_dump(struct vcpu *v)
 {
 	struct kvm_regs regs;
@@ -278,6 +334,7 @@ static void vcpu_dump(struct vcpu *v)
 		"(IF %d) mp_state %u\n", v->id, (unsigned long long)regs.rip,
 		(unsigned long long)regs.rsp, (unsigned long long)regs.rflags,
 		!!(regs.rflags & 0x200), mp.mp_state);
+	vcpu_dump_interrupts(v);
 }
 
 static void *vcpu_thread(void *arg)

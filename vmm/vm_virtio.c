@@ -91,6 +91,7 @@ int vm_virtio_create(struct vm *vm, struct vm_virtio *vv,
 	const struct machine_dev *d = &machine_devs[id];
 	struct virtio_mmio_host host = {
 		.irq = host_irq, .requeue = host_requeue, .opaque = vv,
+		.line = d->irq,
 	};
 	struct kvm_irqfd irqfd = { 0 };
 	unsigned int i;

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "devices/vsock/backend.h"
@@ -58,6 +59,9 @@ struct vsock_dev {
 	struct virtio_mmio *mmio;
 	pthread_t loop_thread;
 	bool started;
+	pthread_cond_t reset_done; /* on the transport lock: see wait_reset() */
+	bool reset_done_ok; /* initialised */
+	unsigned int reset_waiters;
 
 	struct vsock_muxer mx; /* its cfg: CID, limits, SEQPACKET */
 	bool active; /* DRIVER_OK and not reset since */
@@ -172,7 +176,14 @@ static void dev_leave(void *opaque)
 	struct vsock_dev *d = opaque;
 
 	vsock_dev_process(d);
+	if (d->reset_waiters) /* the entry may have finished a reset */
+		pthread_cond_broadcast(&d->reset_done);
 	pthread_mutex_unlock(&d->mmio->lock);
+}
+
+static bool on_loop_thread(const struct vsock_dev *d)
+{
+	return d->started && pthread_equal(pthread_self(), d->loop_thread);
 }
 
 /* One interrupt per pass at most, whichever queues were used. */
@@ -739,7 +750,7 @@ static void vsock_queue_notify(void *dev, unsigned int q)
 	struct vsock_dev *d = dev;
 
 	(void)q; /* one pass serves every queue */
-	if (!d->started || !pthread_equal(pthread_self(), d->loop_thread)) {
+	if (!on_loop_thread(d)) {
 		/* Only the loop thread may touch the ring: hand it over. */
 		kick(d);
 		return;
@@ -763,6 +774,49 @@ static int vsock_activate(void *dev)
 	return 0;
 }
 
+static unsigned int rx_lent(const struct vsock_dev *d)
+{
+	unsigned int i, n = 0;
+
+	for (i = 0; i < VSOCK_RX_POOL; i++)
+		n += d->rxbufs[i].lent;
+	return n;
+}
+
+#define VSOCK_RESET_WAIT_S 2
+
+/*
+ * For the guest a reset is over when its status write returns: from then
+ * on it may free and reuse every buffer it gave the device (Linux does at
+ * once, without reading the status back). RX buffers lent to host
+ * receives are written by the kernel whenever those receives complete,
+ * so the vCPU thread that wrote the status waits here, the transport
+ * lock released so that the loop can enter, until the loop has finished
+ * the reset (every host socket shut down, its receives cancelled) and
+ * every lent buffer has come back. Bounded: a receive that outlives
+ * VSOCK_RESET_WAIT_S is reported and the reset returns anyway.
+ */
+static void wait_reset(struct vsock_dev *d)
+{
+	struct timespec until;
+
+	if (!d->reset_done_ok || !d->started || on_loop_thread(d))
+		return; /* the loop's own thread finishes it at its next entry */
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += VSOCK_RESET_WAIT_S;
+	d->reset_waiters++;
+	while (d->reset_pending || rx_lent(d)) {
+		if (pthread_cond_timedwait(&d->reset_done, &d->mmio->lock,
+					   &until) == ETIMEDOUT) {
+			log_err("device reset: %u RX buffers still lent to host "
+				"receives after %d s", rx_lent(d),
+				VSOCK_RESET_WAIT_S);
+			break;
+		}
+	}
+	d->reset_waiters--;
+}
+
 static void vsock_reset(void *dev)
 {
 	struct vsock_dev *d = dev;
@@ -772,6 +826,7 @@ static void vsock_reset(void *dev)
 	d->gen++;
 	d->reset_pending = true;
 	kick(d);
+	wait_reset(d);
 }
 
 static void vsock_dump(void *dev, FILE *f)
@@ -884,6 +939,7 @@ int vsock_dev_create(struct vsock_dev **out, const struct vsock_config *cfg,
 		return -ENOMEM;
 	d->loop = loop;
 	d->kick_efd = -1;
+	d->reset_done_ok = !util_cond_init_monotonic(&d->reset_done);
 	d->kick_op.handler = on_kick;
 	d->tick_op.handler = on_tick;
 	d->held_timer.op.handler = on_held_timer;
@@ -978,6 +1034,8 @@ void vsock_dev_destroy(struct vsock_dev *d)
 	vsock_muxer_destroy(&d->mx);
 	if (d->kick_efd >= 0)
 		close(d->kick_efd);
+	if (d->reset_done_ok)
+		pthread_cond_destroy(&d->reset_done);
 	free(d);
 }
 

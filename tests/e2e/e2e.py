@@ -84,6 +84,7 @@ import threading
 import time
 
 import vsock_protocol as proto
+import vmm_dump
 import vsock_run
 
 BOOT_TIMEOUT = int(os.environ.get("VMM_E2E_BOOT_TIMEOUT", "900"))
@@ -1174,6 +1175,8 @@ def case_soak(vmm, top, cpus="1", fmt="bzImage"):
         print("\n".join(console[-80:]))
         print("--- VMM stderr:")
         print(err)
+        if stalled:
+            print("soak: the stall is %s-side: %s" % vmm_dump.verdict(err))
     check(not stalled, "no stall (%s)" % (stalled or "every round in time"))
     check(not host.errors, "host servers saw every byte right (%s)" % (
         host.errors[:3] or "ok"))

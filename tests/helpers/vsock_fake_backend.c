@@ -260,6 +260,12 @@ static bool fake_rx(struct vsock_backend *be, struct vsock_mconn *mc,
 		return true;
 	}
 	mc->readable = false; /* as a recv in flight: the poll re-arms */
+	if (vsock_fake.hold_recv) {
+		vsock_fake.hold_recv = false;
+		memcpy(vsock_fake.held_rx, rbs, nr * sizeof(*rbs));
+		vsock_fake.nr_held_rx = nr;
+		return true;
+	}
 	for (; i < nr && c->in_off < c->in_len; i++) {
 		uint32_t k = (uint32_t)MIN((size_t)max[i],
 					   c->in_len - c->in_off);
@@ -329,6 +335,20 @@ size_t vsock_fake_send(struct vsock_fake_conn *c, size_t max)
 	n = send_some(c, max);
 	leave();
 	return n;
+}
+
+void vsock_fake_finish_recv(const void *buf, size_t len)
+{
+	unsigned int i;
+
+	enter();
+	for (i = 0; i < vsock_fake.nr_held_rx; i++) {
+		vsock_rxbuf_copy(vsock_fake.held_rx[i], buf,
+				 (uint32_t)MIN(len, UINT32_MAX));
+		rx_return(vsock_fake.held_rx[i], NULL, 0);
+	}
+	vsock_fake.nr_held_rx = 0;
+	leave();
 }
 
 void vsock_fake_write(struct vsock_fake_conn *c, const void *buf,

@@ -46,6 +46,11 @@ struct vsock_fake {
 	unsigned int eagain; /* the next receives find nothing */
 	/* Sends complete only through vsock_fake_send(). */
 	bool manual_send;
+	/* The next receive stays in flight, its buffers lent, until
+	 * vsock_fake_finish_recv(), as a real one does until it completes. */
+	bool hold_recv;
+	struct vsock_rxbuf *held_rx[VSOCK_RX_BATCH];
+	unsigned int nr_held_rx;
 	struct vsock_fake_conn conns[VSOCK_FAKE_CONNS];
 	unsigned int failed; /* connections the fake failed */
 };
@@ -63,5 +68,10 @@ void vsock_fake_write(struct vsock_fake_conn *c, const void *buf,
 		      size_t len);
 /* A poll on the socket completes: readable again after an EAGAIN. */
 void vsock_fake_poll(struct vsock_fake_conn *c);
+/* The held receive completes late, as one whose socket was shut down
+ * while the kernel was already copying: it writes `len` bytes of `buf`
+ * into each lent buffer, then gives them all back with nothing
+ * delivered. */
+void vsock_fake_finish_recv(const void *buf, size_t len);
 
 #endif

@@ -8,9 +8,13 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "tests/helpers/mmio_driver.h"
 #include "tests/helpers/pattern.h"
 #include "tests/helpers/test_log.h"
 #include "tests/helpers/test_run.h"
@@ -218,6 +222,50 @@ START_TEST(failed_recv_submit_resets_and_returns_buffers)
 }
 END_TEST
 
+/* The "vCPU" of the next test: the guest resets the device. */
+static atomic_bool reset_returned;
+
+static void *write_reset(void *arg)
+{
+	(void)arg;
+	mmio_driver_write(d.m, VIRTIO_MMIO_STATUS, 0);
+	atomic_store(&reset_returned, true);
+	return NULL;
+}
+
+/*
+ * A device reset from a vCPU thread returns only once no host receive can
+ * write into the guest's RX buffers any more: the guest frees them as soon
+ * as its status write returns.
+ */
+START_TEST(reset_waits_for_receives_in_flight)
+{
+	static const uint8_t late[64] = { 0xa5 };
+	struct vsock_fake_conn *c;
+	pthread_t vcpu;
+	int i;
+
+	open_conn(PORT, &c);
+	vsock_fake.hold_recv = true;
+	vsock_fake_write(c, late, sizeof(late));
+	ck_assert_uint_gt(vsock_fake.nr_held_rx, 0);
+	atomic_store(&reset_returned, false);
+	ck_assert_int_eq(pthread_create(&vcpu, NULL, write_reset, NULL), 0);
+	usleep(200 * 1000);
+	ck_assert_msg(!atomic_load(&reset_returned),
+		      "the reset returned with RX buffers lent");
+	/* The loop thread's entry finishes the reset; the late receive
+	 * writes and gives its buffers back; only then the write returns. */
+	vsock_fake_finish_recv(late, sizeof(late));
+	for (i = 0; i < 1000 && !atomic_load(&reset_returned); i++)
+		usleep(1000);
+	ck_assert_msg(atomic_load(&reset_returned),
+		      "the reset still waits with no buffer lent");
+	pthread_join(vcpu, NULL);
+	ck_assert_uint_eq(vsock_fake.nr_held_rx, 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("vsock_fake");
@@ -229,6 +277,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, recv_eagain_waits_for_the_poll);
 	tcase_add_test(tc, failed_send_submit_resets_only_its_connection);
 	tcase_add_test(tc, failed_recv_submit_resets_and_returns_buffers);
+	tcase_add_test(tc, reset_waits_for_receives_in_flight);
 	suite_add_tcase(s, tc);
 	return s;
 }
