@@ -103,6 +103,7 @@ static void vsock_dev_process(struct vsock_dev *d);
 static void vsock_dev_sync(struct vsock_dev *d);
 
 _Static_assert(VSOCK_RX_POOL == 64, "the RX pool masks are uint64_t");
+_Static_assert(VSOCK_QUEUE_MAX % 64 == 0, "rx_heads: 64 heads per word");
 
 /* RX pool bookkeeping: every change of an entry's popped or lent goes
  * through these, so that finding an entry is a bit scan, not a walk. */
