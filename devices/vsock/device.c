@@ -90,6 +90,8 @@ struct vsock_dev {
 	uint64_t held_max_wait; /* the shortest delay of a held packet */
 	struct vsock_timer held_timer; /* the muxer's next held packet */
 	struct vsock_timer reset_timer; /* reset_due */
+	bool tx_signal_due; /* TX used entries wait to share an interrupt */
+	struct vsock_timer tx_signal_timer; /* ...at most this long */
 
 	const struct vsock_backend_ops *be_ops;
 	struct vsock_backend *be;
@@ -187,9 +189,33 @@ static bool on_loop_thread(const struct vsock_dev *d)
 	return d->started && pthread_equal(pthread_self(), d->loop_thread);
 }
 
+static void timer_arm(struct vsock_dev *d, struct vsock_timer *t,
+		      uint64_t delay_ns);
+
+/*
+ * TX used entries only give the driver its buffers back: the guest waits
+ * for nothing but ring room. So when a pass has used TX alone, its
+ * interrupt waits up to VSOCK_TX_SIGNAL_DELAY_NS to go out with the next
+ * RX or event interrupt (a round trip's reply, the next data): one
+ * interrupt, and the driver's two register exits, instead of two. It goes
+ * at once when VSOCK_TX_SIGNAL_BATCH entries have gathered since the
+ * last TX interrupt, so a sender never runs short of ring.
+ */
+#define VSOCK_TX_SIGNAL_BATCH(size) ((size) / 4u)
+
+static bool tx_signal_can_wait(struct vsock_dev *d)
+{
+	const struct vq *vq = virtio_mmio_queue(d->mmio, VSOCK_QUEUE_TX);
+
+	return vq && vq->event_idx && vq->signalled_used_valid &&
+	       (uint16_t)(vq->used_idx - vq->signalled_used) <
+		       VSOCK_TX_SIGNAL_BATCH(vq->size);
+}
+
 /* One interrupt per pass at most, whichever queues were used. */
 static void signal_used(struct vsock_dev *d)
 {
+	const uint32_t tx = 1u << VSOCK_QUEUE_TX;
 	uint32_t mask = 0;
 	unsigned int q;
 
@@ -198,6 +224,15 @@ static void signal_used(struct vsock_dev *d)
 			mask |= 1u << q;
 		d->used[q] = false;
 	}
+	if (mask == tx && tx_signal_can_wait(d)) {
+		d->tx_signal_due = true;
+		timer_arm(d, &d->tx_signal_timer, VSOCK_TX_SIGNAL_DELAY_NS);
+		return;
+	}
+	if (mask && d->tx_signal_due)
+		mask |= tx;
+	if (mask & tx)
+		d->tx_signal_due = false;
 	if (mask)
 		virtio_mmio_signal_used_mask(d->mmio, mask);
 }
@@ -257,6 +292,7 @@ static void vsock_dev_sync(struct vsock_dev *d)
 			rxb_set_popped(d, &d->rxbufs[i], false);
 	drop_connections(d);
 	memset(d->used, 0, sizeof(d->used));
+	d->tx_signal_due = false;
 	d->event_pending = d->event_waited = false;
 }
 
@@ -701,6 +737,23 @@ static void on_held_timer(struct evloop_op *op, int res, uint32_t flags)
 	dev_leave(d);
 }
 
+static void on_tx_signal_timer(struct evloop_op *op, int res,
+			       uint32_t flags)
+{
+	struct vsock_dev *d =
+		container_of(op, struct vsock_dev, tx_signal_timer.op);
+
+	(void)res;
+	(void)flags;
+	dev_enter(d);
+	d->tx_signal_timer.armed = false;
+	if (d->tx_signal_due && d->active) {
+		d->tx_signal_due = false;
+		virtio_mmio_signal_used_mask(d->mmio, 1u << VSOCK_QUEUE_TX);
+	}
+	dev_leave(d);
+}
+
 static void on_reset_timer(struct evloop_op *op, int res, uint32_t flags)
 {
 	struct vsock_dev *d =
@@ -945,6 +998,7 @@ int vsock_dev_create(struct vsock_dev **out, const struct vsock_config *cfg,
 	d->tick_op.handler = on_tick;
 	d->held_timer.op.handler = on_held_timer;
 	d->reset_timer.op.handler = on_reset_timer;
+	d->tx_signal_timer.op.handler = on_tx_signal_timer;
 	d->rx_spare = ~0ull; /* VSOCK_RX_POOL entries, none holding a chain */
 	d->fault = cfg->fault;
 	d->held_max_wait = held_max_wait(&cfg->fault);

@@ -36,6 +36,10 @@ struct vsock_backend_ops;
 #define VSOCK_QUEUE_TX 1
 #define VSOCK_QUEUE_EVENT 2
 
+/* The longest a used-buffer interrupt is held back to share one with
+ * another queue's (device.c, signal_used()). */
+#define VSOCK_TX_SIGNAL_DELAY_NS (1000ull * 1000)
+
 /* A host endpoint guest connections are forwarded to. */
 struct vsock_endpoint {
 	struct sockaddr_storage addr; /* AF_UNIX, AF_INET or AF_INET6 */

@@ -20,6 +20,7 @@
 #include "tests/helpers/test_run.h"
 #include "tests/helpers/vsock_driver.h"
 #include "tests/helpers/vsock_fake_backend.h"
+#include "vmm/util.h"
 
 #define PORT 1234u
 #define CID 42u
@@ -222,6 +223,50 @@ START_TEST(failed_recv_submit_resets_and_returns_buffers)
 }
 END_TEST
 
+/* The used index the driver sees on queue `q`. */
+static uint16_t used_idx(unsigned int q)
+{
+	return vq_driver_used_idx(&d.q[q]);
+}
+
+/*
+ * A round trip takes one interrupt, not two: the TX buffer the ping used
+ * comes back with no interrupt of its own and is announced with the
+ * reply's. Without a reply it is announced within the delay.
+ */
+START_TEST(tx_completion_shares_the_reply_interrupt)
+{
+	struct vsock_fake_conn *c;
+	struct vsock_sock *s = open_conn(PORT, &c);
+	uint16_t tx_before = used_idx(VSOCK_QUEUE_TX);
+	uint64_t irqs = d.st.irqs, t0;
+	char b = 'x';
+
+	ck_assert_int_eq(vsock_driver_send_some(s, &b, 1), 1);
+	vsock_driver_pump(&d, 0);
+	vsock_driver_pump(&d, 0);
+	ck_assert_uint_eq(c->sent_len, 1);
+	ck_assert_uint_eq((uint16_t)(used_idx(VSOCK_QUEUE_TX) - tx_before), 1);
+	ck_assert_uint_eq(d.st.irqs, irqs); /* held back */
+	vsock_fake_write(c, &b, 1);
+	ck_assert_uint_eq(d.st.irqs, irqs + 1); /* one for both */
+	vsock_driver_settle(&d, 3);
+	ck_assert_uint_eq(d.st.irqs, irqs + 1);
+	ck_assert_int_eq(vsock_driver_recv(s, &b, 1), 1);
+
+	/* A ping with no reply: announced once the delay has passed. */
+	irqs = d.st.irqs;
+	ck_assert_int_eq(vsock_driver_send_some(s, &b, 1), 1);
+	vsock_driver_pump(&d, 0);
+	vsock_driver_pump(&d, 0);
+	ck_assert_uint_eq(d.st.irqs, irqs);
+	t0 = util_now_ns();
+	while (d.st.irqs == irqs && util_now_ns() - t0 < 1000000000ull)
+		vsock_driver_pump(&d, 2000);
+	ck_assert_uint_eq(d.st.irqs, irqs + 1);
+}
+END_TEST
+
 /* The "vCPU" of the next test: the guest resets the device. */
 static atomic_bool reset_returned;
 
@@ -278,6 +323,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, failed_send_submit_resets_only_its_connection);
 	tcase_add_test(tc, failed_recv_submit_resets_and_returns_buffers);
 	tcase_add_test(tc, reset_waits_for_receives_in_flight);
+	tcase_add_test(tc, tx_completion_shares_the_reply_interrupt);
 	suite_add_tcase(s, tc);
 	return s;
 }
