@@ -11,6 +11,10 @@ the vector held in service or behind the priority, or interrupts off), "bed"
 there with nothing holding it back: KVM below us lost it), "idle" (the
 device has nothing to do and nothing unacknowledged: the guest program
 or the host half sends nothing) or "unknown" (no complete dump).
+
+A TX interrupt may wait up to 1 ms for company (README, "Few
+interrupts"), so a single dump can catch TX entries not yet signalled;
+a stalled VMM is dumped twice, 1.5 s apart, and the last dump counts.
 """
 
 import re
