@@ -19,20 +19,20 @@ a stalled VMM is dumped twice, 1.5 s apart, and the last dump counts.
 
 import re
 
-DEV = re.compile(r"^dump: (\S+) irq (\d+) status 0x[0-9a-f]+ interrupt_status "
-                 r"0x([0-9a-f]+) .*irqs_resent (\d+)$")
-QUEUE = re.compile(r"^dump: (\S+) q(\d+) ready 1 broken 0 size \d+ last_avail "
-                   r"(\d+) used_idx (\d+) signalled_used (\d+)( \(invalid\))?"
-                   r" .*\| guest: avail_idx (\d+) ")
-PIN = re.compile(r"^dump: ioapic pin (\d+) vector 0x([0-9a-f]+) mask (\d) "
-                 r"(\w+) remote_irr (\d) irr (\d)")
-VCPU = re.compile(r"^dump: vcpu(\d+) rip (0x[0-9a-f]+) .*\(IF (\d)\) "
-                  r"mp_state (\d+)$")
-LAPIC = re.compile(r"^dump: vcpu(\d+) lapic tpr 0x([0-9a-f]+) ppr "
-                   r"0x([0-9a-f]+) isr((?: 0x[0-9a-f]+| none)+) "
-                   r"irr((?: 0x[0-9a-f]+| none)+) \|")
-VSOCK = re.compile(r"^dump: vsock active 1 .*pending rx: rst (\d+) ctrl (\d+) "
-                   r"data (\d+) .*\| tx paused (\d+)")
+# One pattern per kind of dump line the verdict reads.
+PATTERNS = {k: re.compile(v) for k, v in {
+    "dev": r"^dump: (\S+) irq (\d+) status 0x[0-9a-f]+ interrupt_status "
+           r"0x([0-9a-f]+) .*irqs_resent (\d+)$",
+    "queue": r"^dump: (\S+) q(\d+) ready 1 broken 0 size \d+ last_avail "
+             r"(\d+) used_idx (\d+) signalled_used (\d+)( \(invalid\))?"
+             r" .*\| guest: avail_idx (\d+) ",
+    "pin": r"^dump: ioapic pin (\d+) vector 0x([0-9a-f]+) mask (\d) ",
+    "vcpu": r"^dump: vcpu(\d+) rip (0x[0-9a-f]+) .*\(IF (\d)\) ",
+    "lapic": r"^dump: vcpu(\d+) lapic tpr 0x[0-9a-f]+ ppr 0x([0-9a-f]+) "
+             r"isr((?: 0x[0-9a-f]+| none)+) irr((?: 0x[0-9a-f]+| none)+) \|",
+    "vsock": r"^dump: vsock active 1 .*pending rx: rst (\d+) ctrl (\d+) "
+             r"data (\d+) .*\| tx paused (\d+)",
+}.items()}
 
 
 def last_dump(err):
@@ -50,32 +50,22 @@ def vectors(field):
 
 
 def verdict(err):
-    dump = last_dump(err)
-    devs, queues, pins, vcpus, lapics, vsock = {}, [], {}, {}, {}, None
-    for ln in dump:
-        m = DEV.match(ln)
-        if m:
-            devs[m.group(1)] = (int(m.group(2)), int(m.group(3), 16),
-                                int(m.group(4)))
-        m = QUEUE.match(ln)
-        if m:
-            queues.append((m.group(1), int(m.group(2)), int(m.group(3)),
-                           int(m.group(4)), int(m.group(5)),
-                           m.group(6) is None, int(m.group(7))))
-        m = PIN.match(ln)
-        if m:
-            pins[int(m.group(1))] = (int(m.group(2), 16), int(m.group(3)))
-        m = VCPU.match(ln)
-        if m:
-            vcpus[int(m.group(1))] = (m.group(2), int(m.group(3)))
-        m = LAPIC.match(ln)
-        if m:
-            lapics[int(m.group(1))] = (int(m.group(3), 16),
-                                       vectors(m.group(4)),
-                                       vectors(m.group(5)))
-        m = VSOCK.match(ln)
-        if m:
-            vsock = tuple(int(g) for g in m.groups())
+    found = {k: [] for k in PATTERNS}
+    for ln in last_dump(err):
+        for kind, rx in PATTERNS.items():
+            m = rx.match(ln)
+            if m:
+                found[kind].append(m.groups())
+    devs = {g[0]: (int(g[1]), int(g[2], 16), int(g[3]))
+            for g in found["dev"]}
+    queues = [(g[0], int(g[1]), int(g[2]), int(g[3]), int(g[4]),
+               g[5] is None, int(g[6])) for g in found["queue"]]
+    pins = {int(g[0]): (int(g[1], 16), int(g[2])) for g in found["pin"]}
+    vcpus = {int(g[0]): (g[1], int(g[2])) for g in found["vcpu"]}
+    lapics = {int(g[0]): (int(g[1], 16), vectors(g[2]), vectors(g[3]))
+              for g in found["lapic"]}
+    vsock = tuple(int(x) for x in found["vsock"][-1]) if found["vsock"] \
+        else None
     if not devs or not queues:
         return "unknown", "no complete state dump"
     for name, q, last_avail, used, signalled, valid, avail in queues:
