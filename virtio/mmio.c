@@ -206,7 +206,8 @@ void virtio_mmio_dump(struct virtio_mmio *m, FILE *f)
 	flockfile(f);
 	fprintf(f, "dump: %s irq %u status 0x%x interrupt_status 0x%x "
 		"features 0x%llx config_irqs %llu irqs_resent %llu\n",
-		m->cfg.name, m->host.line, m->status, m->interrupt_status, (unsigned long long)m->driver_features,
+		m->cfg.name, m->host.line, m->status, m->interrupt_status,
+		(unsigned long long)m->driver_features,
 		(unsigned long long)m->irqs_config,
 		(unsigned long long)m->irqs_resent);
 	for (q = 0; q < m->cfg.nr_queues; q++) {

@@ -299,7 +299,7 @@ static void vcpu_dump_interrupts(struct vcpu *v)
 	       APIC_IRR = 0x200 };
 	struct kvm_lapic_state lapic;
 	struct kvm_vcpu_events ev;
-	char isr[64], irr[64];
+	char isr[6 * 256 + 8], irr[6 * 256 + 8]; /* " 0x.." per vector */
 	uint32_t tpr, ppr;
 
 	if (ioctl(v->fd, KVM_GET_LAPIC, &lapic) < 0 ||

@@ -91,7 +91,8 @@ struct vsock_dev {
 	struct vsock_timer held_timer; /* the muxer's next held packet */
 	struct vsock_timer reset_timer; /* reset_due */
 	bool tx_signal_due; /* TX used entries wait to share an interrupt */
-	struct vsock_timer tx_signal_timer; /* ...at most this long */
+	uint64_t tx_signal_delay_ns; /* ...for at most this long */
+	struct vsock_timer tx_signal_timer; /* its deadline */
 
 	const struct vsock_backend_ops *be_ops;
 	struct vsock_backend *be;
@@ -189,17 +190,20 @@ static bool on_loop_thread(const struct vsock_dev *d)
 	return d->started && pthread_equal(pthread_self(), d->loop_thread);
 }
 
-static void timer_arm(struct vsock_dev *d, struct vsock_timer *t,
-		      uint64_t delay_ns);
+static int timer_arm(struct vsock_dev *d, struct vsock_timer *t,
+		     uint64_t delay_ns);
 
 /*
- * TX used entries only give the driver its buffers back: the guest waits
- * for nothing but ring room. So when a pass has used TX alone, its
- * interrupt waits up to VSOCK_TX_SIGNAL_DELAY_NS to go out with the next
+ * TX used entries give the driver its buffers back: with them the guest
+ * gets ring room (and Linux counts the bytes as gone from SIOCOUTQ and
+ * reports zero-copy completions), nothing a round trip waits for. So
+ * when a pass has used TX alone, its interrupt waits up to
+ * tx_signal_delay_ns (VSOCK_TX_SIGNAL_DELAY_NS) to go out with the next
  * RX or event interrupt (a round trip's reply, the next data): one
- * interrupt, and the driver's two register exits, instead of two. It goes
- * at once when VSOCK_TX_SIGNAL_BATCH entries have gathered since the
- * last TX interrupt, so a sender never runs short of ring.
+ * interrupt, and the driver's two register exits, instead of two. Only
+ * with EVENT_IDX, and it goes at once when VSOCK_TX_SIGNAL_BATCH entries
+ * have been used since the last TX signal decision, so a sender never
+ * runs short of ring, or when the timer cannot be armed.
  */
 #define VSOCK_TX_SIGNAL_BATCH(size) ((size) / 4u)
 
@@ -209,7 +213,8 @@ static bool tx_signal_can_wait(struct vsock_dev *d)
 
 	return vq && vq->event_idx && vq->signalled_used_valid &&
 	       (uint16_t)(vq->used_idx - vq->signalled_used) <
-		       VSOCK_TX_SIGNAL_BATCH(vq->size);
+		       VSOCK_TX_SIGNAL_BATCH(vq->size) &&
+	       !timer_arm(d, &d->tx_signal_timer, d->tx_signal_delay_ns);
 }
 
 /* One interrupt per pass at most, whichever queues were used. */
@@ -226,7 +231,6 @@ static void signal_used(struct vsock_dev *d)
 	}
 	if (mask == tx && tx_signal_can_wait(d)) {
 		d->tx_signal_due = true;
-		timer_arm(d, &d->tx_signal_timer, VSOCK_TX_SIGNAL_DELAY_NS);
 		return;
 	}
 	if (mask && d->tx_signal_due)
@@ -294,6 +298,8 @@ static void vsock_dev_sync(struct vsock_dev *d)
 	memset(d->used, 0, sizeof(d->used));
 	d->tx_signal_due = false;
 	d->event_pending = d->event_waited = false;
+	if (d->reset_waiters)
+		pthread_cond_broadcast(&d->reset_done);
 }
 
 /* RX ------------------------------------------------------------------ */
@@ -692,17 +698,19 @@ static void transport_reset(struct vsock_dev *d)
 
 /* Timers (fault modes) -------------------------------------------------- */
 
-static void timer_arm(struct vsock_dev *d, struct vsock_timer *t,
-		      uint64_t delay_ns)
+/* Arm `t` unless it is in flight already; 0, or -1 if it cannot be. */
+static int timer_arm(struct vsock_dev *d, struct vsock_timer *t,
+		     uint64_t delay_ns)
 {
 	if (t->armed)
-		return;
+		return 0;
 	t->ts = evloop_ts_from_ns(delay_ns);
 	if (evloop_timeout(d->loop, &t->op, &t->ts)) {
 		log_err("cannot arm a vsock timer");
-		return;
+		return -1;
 	}
 	t->armed = true;
+	return 0;
 }
 
 /*
@@ -848,7 +856,8 @@ static unsigned int rx_lent(const struct vsock_dev *d)
  * lock released so that the loop can enter, until the loop has finished
  * the reset (every host socket shut down, its receives cancelled) and
  * every lent buffer has come back. Bounded: a receive that outlives
- * VSOCK_RESET_WAIT_S is reported and the reset returns anyway.
+ * VSOCK_RESET_WAIT_S is reported and the reset returns anyway (as it
+ * does if the loop has already stopped with the VM).
  */
 static void wait_reset(struct vsock_dev *d)
 {
@@ -994,6 +1003,9 @@ int vsock_dev_create(struct vsock_dev **out, const struct vsock_config *cfg,
 	d->loop = loop;
 	d->kick_efd = -1;
 	d->reset_done_ok = !util_cond_init_monotonic(&d->reset_done);
+	d->tx_signal_delay_ns = cfg->tx_signal_delay_ns
+					? cfg->tx_signal_delay_ns
+					: VSOCK_TX_SIGNAL_DELAY_NS;
 	d->kick_op.handler = on_kick;
 	d->tick_op.handler = on_tick;
 	d->held_timer.op.handler = on_held_timer;

@@ -36,8 +36,8 @@ struct vsock_backend_ops;
 #define VSOCK_QUEUE_TX 1
 #define VSOCK_QUEUE_EVENT 2
 
-/* The longest a used-buffer interrupt is held back to share one with
- * another queue's (device.c, signal_used()). */
+/* The longest a TX used-buffer interrupt is held back to share one with
+ * another queue's (device.c, signal_used()), by default. */
 #define VSOCK_TX_SIGNAL_DELAY_NS (1000ull * 1000)
 
 /* A host endpoint guest connections are forwarded to. */
@@ -107,6 +107,7 @@ struct vsock_config {
 	const char *pcap_path;
 	uint32_t pcap_snaplen;
 	struct vsock_fault fault; /* --vsock-fault */
+	uint64_t tx_signal_delay_ns; /* 0: VSOCK_TX_SIGNAL_DELAY_NS */
 	/* NULL: host sockets on io_uring; tests put a fake here. */
 	const struct vsock_backend_ops *backend;
 };
