@@ -853,11 +853,12 @@ static unsigned int rx_lent(const struct vsock_dev *d)
  * once, without reading the status back). RX buffers lent to host
  * receives are written by the kernel whenever those receives complete,
  * so the vCPU thread that wrote the status waits here, the transport
- * lock released so that the loop can enter, until the loop has finished
- * the reset (every host socket shut down, its receives cancelled) and
- * every lent buffer has come back. Bounded: a receive that outlives
- * VSOCK_RESET_WAIT_S is reported and the reset returns anyway (as it
- * does if the loop has already stopped with the VM).
+ * lock released so that the loop can enter, until every lent buffer has
+ * come back (the loop's next entry finishes the reset: every host socket
+ * shut down, its receives cancelled). With none lent it returns at once:
+ * the device is inactive, so nothing new is lent. Bounded: a receive
+ * that outlives VSOCK_RESET_WAIT_S is reported and the reset returns
+ * anyway (as it does if the loop has already stopped with the VM).
  */
 static void wait_reset(struct vsock_dev *d)
 {
@@ -868,7 +869,7 @@ static void wait_reset(struct vsock_dev *d)
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += VSOCK_RESET_WAIT_S;
 	d->reset_waiters++;
-	while (d->reset_pending || rx_lent(d)) {
+	while (rx_lent(d)) {
 		if (pthread_cond_timedwait(&d->reset_done, &d->mmio->lock,
 					   &until) == ETIMEDOUT) {
 			log_err("device reset: %u RX buffers still lent to host "
