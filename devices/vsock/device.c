@@ -180,7 +180,9 @@ static void dev_leave(void *opaque)
 	struct vsock_dev *d = opaque;
 
 	vsock_dev_process(d);
-	if (d->reset_waiters) /* the entry may have finished a reset */
+	/* Lent RX buffers come back only in entries (env.rx_return): a
+	 * vCPU waiting out a reset looks again. */
+	if (d->reset_waiters)
 		pthread_cond_broadcast(&d->reset_done);
 	pthread_mutex_unlock(&d->mmio->lock);
 }
@@ -207,14 +209,13 @@ static int timer_arm(struct vsock_dev *d, struct vsock_timer *t,
  */
 #define VSOCK_TX_SIGNAL_BATCH(size) ((size) / 4u)
 
-static bool tx_signal_can_wait(struct vsock_dev *d)
+static bool tx_signal_may_wait(struct vsock_dev *d)
 {
 	const struct vq *vq = virtio_mmio_queue(d->mmio, VSOCK_QUEUE_TX);
 
 	return vq && vq->event_idx && vq->signalled_used_valid &&
 	       (uint16_t)(vq->used_idx - vq->signalled_used) <
-		       VSOCK_TX_SIGNAL_BATCH(vq->size) &&
-	       !timer_arm(d, &d->tx_signal_timer, d->tx_signal_delay_ns);
+		       VSOCK_TX_SIGNAL_BATCH(vq->size);
 }
 
 /* One interrupt per pass at most, whichever queues were used. */
@@ -229,7 +230,8 @@ static void signal_used(struct vsock_dev *d)
 			mask |= 1u << q;
 		d->used[q] = false;
 	}
-	if (mask == tx && tx_signal_can_wait(d)) {
+	if (mask == tx && tx_signal_may_wait(d) &&
+	    !timer_arm(d, &d->tx_signal_timer, d->tx_signal_delay_ns)) {
 		d->tx_signal_due = true;
 		return;
 	}
@@ -298,8 +300,6 @@ static void vsock_dev_sync(struct vsock_dev *d)
 	memset(d->used, 0, sizeof(d->used));
 	d->tx_signal_due = false;
 	d->event_pending = d->event_waited = false;
-	if (d->reset_waiters)
-		pthread_cond_broadcast(&d->reset_done);
 }
 
 /* RX ------------------------------------------------------------------ */
@@ -1004,9 +1004,7 @@ int vsock_dev_create(struct vsock_dev **out, const struct vsock_config *cfg,
 	d->loop = loop;
 	d->kick_efd = -1;
 	d->reset_done_ok = !util_cond_init_monotonic(&d->reset_done);
-	d->tx_signal_delay_ns = cfg->tx_signal_delay_ns
-					? cfg->tx_signal_delay_ns
-					: VSOCK_TX_SIGNAL_DELAY_NS;
+	d->tx_signal_delay_ns = vsock_tx_signal_delay_ns(cfg);
 	d->kick_op.handler = on_kick;
 	d->tick_op.handler = on_tick;
 	d->held_timer.op.handler = on_held_timer;

@@ -112,6 +112,13 @@ struct vsock_config {
 	const struct vsock_backend_ops *backend;
 };
 
+/* How long the device holds a TX interrupt back under `cfg`. */
+static inline uint64_t vsock_tx_signal_delay_ns(const struct vsock_config *cfg)
+{
+	return cfg->tx_signal_delay_ns ? cfg->tx_signal_delay_ns
+				       : VSOCK_TX_SIGNAL_DELAY_NS;
+}
+
 /*
  * Parse a --vsock-port or --vsock-listen argument. Returns 0, or -EINVAL
  * with *why set to a short reason. Host names are resolved here.

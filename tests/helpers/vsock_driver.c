@@ -1107,9 +1107,7 @@ int vsock_driver_pump(struct vsock_driver *d, unsigned int wait_us)
 	/* Idle after waiting longer than the device may hold an interrupt
 	 * back, with used buffers unannounced: a lost interrupt. */
 	if (!progress && !d->cfg.poll_used && !d->st.irqs_lost &&
-	    wait_us * 1000ull >= (d->cfg.dev.tx_signal_delay_ns
-					  ? d->cfg.dev.tx_signal_delay_ns
-					  : VSOCK_TX_SIGNAL_DELAY_NS) &&
+	    wait_us * 1000ull >= vsock_tx_signal_delay_ns(&d->cfg.dev) &&
 	    any_used(d))
 		vsock_driver_fail(d, "used buffers (rx %u/%u tx %u/%u) but "
 				  "no interrupt",
