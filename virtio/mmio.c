@@ -14,14 +14,19 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "vmm/log.h"
+#include "vmm/util.h"
 
 static uint64_t transport_features(void)
 {
 	return 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_EVENT_IDX |
 	       1ull << VIRTIO_F_INDIRECT_DESC;
 }
+
+static void publish_locked(struct virtio_mmio *m);
+static void publish_config_locked(struct virtio_mmio *m);
 
 int virtio_mmio_create(struct virtio_mmio **out,
 		       const struct virtio_mmio_config *cfg,
@@ -37,11 +42,20 @@ int virtio_mmio_create(struct virtio_mmio **out,
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
+	m->window = mmap(NULL, VIRTIO_MMIO_SIZE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m->window == MAP_FAILED) {
+		free(m);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&m->lock, NULL);
 	m->cfg = *cfg;
 	m->host = *host;
 	m->mem = mem;
 	m->device_features = cfg->device_features | transport_features();
+	pthread_mutex_lock(&m->lock);
+	publish_config_locked(m);
+	pthread_mutex_unlock(&m->lock);
 	*out = m;
 	return 0;
 }
@@ -51,7 +65,13 @@ void virtio_mmio_destroy(struct virtio_mmio *m)
 	if (!m)
 		return;
 	pthread_mutex_destroy(&m->lock);
+	munmap(m->window, VIRTIO_MMIO_SIZE);
 	free(m);
+}
+
+const void *virtio_mmio_window(const struct virtio_mmio *m)
+{
+	return m->window;
 }
 
 bool virtio_mmio_has_feature(const struct virtio_mmio *m, unsigned int bit)
@@ -86,6 +106,9 @@ static void raise_locked(struct virtio_mmio *m, uint32_t why)
 {
 	m->interrupt_status |= why;
 	m->unacked_checks = 0;
+	/* The driver's handler may read the status without an exit: it must
+	 * be in the window before the edge. */
+	publish_locked(m);
 	m->host.irq(m->host.opaque);
 }
 
@@ -118,12 +141,14 @@ void virtio_mmio_set_needs_reset(struct virtio_mmio *m)
 		return;
 	log_warn_rl(&m->rl, "%s: device needs reset", m->cfg.name);
 	m->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+	publish_locked(m);
 	raise_config_locked(m);
 }
 
 void virtio_mmio_config_changed(struct virtio_mmio *m)
 {
 	m->config_generation++;
+	publish_config_locked(m);
 	raise_config_locked(m);
 }
 
@@ -431,6 +456,33 @@ static void reg_write_locked(struct virtio_mmio *m, uint64_t off, uint32_t v)
 			     (unsigned long long)off);
 }
 
+/* Rewrite the window's registers from the register file. */
+static void publish_locked(struct virtio_mmio *m)
+{
+	uint32_t off, v;
+
+	for (off = 0; off < VIRTIO_MMIO_CONFIG; off += 4) {
+		put_le32(&v, reg_read_locked(m, off));
+		__atomic_store_n(&m->window[off / 4], v, __ATOMIC_RELEASE);
+	}
+}
+
+/* ...and its config space as well (it changes far less often), read the
+ * way a driver's aligned 32-bit reads would. */
+static void publish_config_locked(struct virtio_mmio *m)
+{
+	uint32_t off, v;
+
+	for (off = VIRTIO_MMIO_CONFIG; off < VIRTIO_MMIO_SIZE; off += 4) {
+		v = 0;
+		if (m->cfg.ops->cfg_read)
+			m->cfg.ops->cfg_read(m->cfg.dev,
+					     off - VIRTIO_MMIO_CONFIG, &v, 4);
+		__atomic_store_n(&m->window[off / 4], v, __ATOMIC_RELEASE);
+	}
+	publish_locked(m);
+}
+
 static void mmio_read(void *opaque, uint64_t off, void *data, unsigned int len)
 {
 	struct virtio_mmio *m = opaque;
@@ -461,13 +513,16 @@ static void mmio_write(void *opaque, uint64_t off, const void *data,
 
 	pthread_mutex_lock(&m->lock);
 	if (off >= VIRTIO_MMIO_CONFIG) {
-		if (m->cfg.ops->cfg_write)
+		if (m->cfg.ops->cfg_write) {
 			m->cfg.ops->cfg_write(m->cfg.dev,
 					      off - VIRTIO_MMIO_CONFIG, data,
 					      len);
+			publish_config_locked(m);
+		}
 	} else if (len == 4 && !(off & 3)) {
 		memcpy(&v, data, 4);
 		reg_write_locked(m, off, v);
+		publish_locked(m);
 	} else {
 		log_debug_rl(&m->rl, "%s: %u-byte write at %#llx ignored",
 			     m->cfg.name, len, (unsigned long long)off);

@@ -10,6 +10,12 @@
  * Threads: registers are accessed from vCPU threads, queue notifications
  * arrive on the event loop thread; one mutex serialises both, and device
  * ops are called with it held.
+ *
+ * The read window: a page that always holds what each register (and the
+ * config space) reads as, rewritten under the lock after every change.
+ * Mapped read-only into the guest over the device's registers, it lets
+ * reads (the interrupt handler's status read above all) complete without
+ * an exit; writes still exit and come through the bus ops.
  */
 #ifndef VIRTIO_MMIO_H
 #define VIRTIO_MMIO_H
@@ -154,6 +160,7 @@ struct virtio_mmio {
 	unsigned int unacked_checks; /* virtio_mmio_check_irq() calls since
 				       the last raise or ACK */
 	uint64_t irqs_resent; /* edges sent again for an unacked status */
+	uint32_t *window; /* VIRTIO_MMIO_SIZE bytes, page-aligned */
 	struct log_ratelimit rl;
 };
 
@@ -201,6 +208,12 @@ void virtio_mmio_check_irq(struct virtio_mmio *m);
  * dump. Takes the lock.
  */
 void virtio_mmio_dump(struct virtio_mmio *m, FILE *f);
+/*
+ * The read window (see the top): VIRTIO_MMIO_SIZE page-aligned bytes,
+ * little-endian, stable for the transport's lifetime. Readers outside the
+ * lock see each aligned 32-bit word whole.
+ */
+const void *virtio_mmio_window(const struct virtio_mmio *m);
 /* Was VIRTIO feature bit `bit` negotiated? */
 bool virtio_mmio_has_feature(const struct virtio_mmio *m, unsigned int bit);
 

@@ -215,6 +215,7 @@ static int setup_memory(struct vm *vm)
 			return ret;
 		}
 	}
+	vm->nr_slots = vm->mem.nr_regions;
 	return 0;
 }
 

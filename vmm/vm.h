@@ -88,6 +88,8 @@ struct vm {
 	struct cpio extra; /* --exec/--add archive, loaded after the initrd */
 	struct boot_x86_entry entry; /* boot registers, for vCPU 0 */
 	struct guestmem mem;
+	unsigned int nr_slots; /* KVM memory slots in use: RAM, then the
+				  virtio read windows */
 	struct bus pio_bus;
 	struct bus mmio_bus;
 	struct evloop loop;

@@ -84,6 +84,39 @@ static void on_notify(struct evloop_op *op, int res, uint32_t flags)
 	}
 }
 
+/*
+ * The transport's read window (see virtio/mmio.h) goes read-only over the
+ * registers: the guest's register reads, above all its interrupt
+ * handler's status read, are served from memory with no exit. A write
+ * faults out of the slot and reaches the ioeventfds or the bus as an MMIO
+ * exit, as without it. A KVM without read-only slots exits for reads too.
+ */
+static void map_read_window(struct vm *vm, struct vm_virtio *vv)
+{
+	const struct machine_dev *d = vv->mdev;
+	struct kvm_userspace_memory_region r = {
+		.slot = vm->nr_slots,
+		.flags = KVM_MEM_READONLY,
+		.guest_phys_addr = d->base,
+		.memory_size = VIRTIO_MMIO_SIZE,
+		.userspace_addr =
+			(uint64_t)(uintptr_t)virtio_mmio_window(vv->mmio),
+	};
+
+	if (d->size != VIRTIO_MMIO_SIZE ||
+	    ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0) {
+		log_debug("%s: register reads exit (no read-only slots)",
+			  d->name);
+		return;
+	}
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0) {
+		log_debug("%s: register reads exit (read-only slot: %s)",
+			  d->name, strerror(errno));
+		return;
+	}
+	vm->nr_slots++;
+}
+
 int vm_virtio_create(struct vm *vm, struct vm_virtio *vv,
 		     enum machine_dev_id id,
 		     const struct virtio_mmio_config *cfg)
@@ -141,6 +174,7 @@ int vm_virtio_create(struct vm *vm, struct vm_virtio *vv,
 			return ret;
 		}
 	}
+	map_read_window(vm, vv);
 	ret = bus_register(&vm->mmio_bus, d->base, d->size, &virtio_mmio_bus_ops,
 			   vv->mmio);
 	if (ret)

@@ -1,11 +1,25 @@
 /* mmio_driver: see mmio_driver.h. */
 #include "tests/helpers/mmio_driver.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
 uint32_t mmio_driver_read(struct virtio_mmio *m, uint64_t off)
 {
-	uint32_t v = 0xdeadbeef;
+	const uint32_t *window = virtio_mmio_window(m);
+	uint32_t v = 0xdeadbeef, w;
 
 	virtio_mmio_bus_ops.read(m, off, &v, 4);
+	if (off < VIRTIO_MMIO_SIZE && !(off & 3)) {
+		/* What a guest reads without an exit must be the same. */
+		w = __atomic_load_n(&window[off / 4], __ATOMIC_ACQUIRE);
+		if (w != v) {
+			fprintf(stderr, "mmio_driver: register %#llx reads "
+				"%#x, its window %#x\n",
+				(unsigned long long)off, v, w);
+			abort();
+		}
+	}
 	return v;
 }
 

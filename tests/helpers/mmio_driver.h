@@ -11,6 +11,8 @@
 #include "tests/helpers/vq_driver.h"
 #include "virtio/mmio.h"
 
+/* A 32-bit register read; aborts if the read window (see mmio.h) holds
+ * anything else there. */
 uint32_t mmio_driver_read(struct virtio_mmio *m, uint64_t off);
 void mmio_driver_write(struct virtio_mmio *m, uint64_t off, uint32_t v);
 

@@ -20,19 +20,19 @@ struct fake_dev {
 	unsigned int activated, resets;
 	int activate_ret;
 	uint8_t cfg[8];
-	uint64_t last_cfg_off;
+	uint64_t last_cfg_off; /* of the last write */
 };
 
 static struct guestmem gm;
 static struct fake_dev dev;
 static struct virtio_mmio *m;
 static unsigned int irqs, requeues;
+static uint32_t status_at_irq; /* the window's interrupt status then */
 
 static void dev_cfg_read(void *d, uint64_t off, void *data, unsigned int len)
 {
 	struct fake_dev *f = d;
 
-	f->last_cfg_off = off;
 	if (off < sizeof(f->cfg) && len <= sizeof(f->cfg) - off)
 		memcpy(data, f->cfg + off, len);
 }
@@ -71,10 +71,18 @@ static const struct virtio_dev_ops ops = {
 	.reset = dev_reset,
 };
 
+static uint32_t window_word(uint64_t off)
+{
+	const uint32_t *w = virtio_mmio_window(m);
+
+	return __atomic_load_n(&w[off / 4], __ATOMIC_ACQUIRE);
+}
+
 static void host_irq(void *opaque)
 {
 	(void)opaque;
 	irqs++;
+	status_at_irq = window_word(VIRTIO_MMIO_INTERRUPT_STATUS);
 }
 
 static void host_requeue(void *opaque, unsigned int q)
@@ -414,6 +422,76 @@ START_TEST(config_space_and_generation)
 }
 END_TEST
 
+/* Every word of the read window against the register file's answer. */
+static void assert_window_matches(const char *after)
+{
+	uint64_t off;
+
+	for (off = 0; off < VIRTIO_MMIO_SIZE; off += 4) {
+		uint32_t v = 0xdeadbeef;
+
+		virtio_mmio_bus_ops.read(m, off, &v, 4);
+		ck_assert_msg(window_word(off) == v,
+			      "after %s: %#llx reads %#x, window %#x", after,
+			      (unsigned long long)off, v, window_word(off));
+	}
+}
+
+START_TEST(read_window_follows_every_change)
+{
+	struct vq *vq;
+	uint32_t v = 0x55667788;
+
+	ck_assert_ptr_nonnull(virtio_mmio_window(m));
+	ck_assert_uint_eq((uintptr_t)virtio_mmio_window(m) % 4096, 0);
+	ck_assert_uint_eq(window_word(VIRTIO_MMIO_MAGIC_VALUE),
+			  VIRTIO_MMIO_MAGIC);
+	dev.cfg[0] = 0xab; /* the device's config before the first change */
+	virtio_mmio_config_changed(m);
+	assert_window_matches("create");
+	ck_assert_uint_eq(window_word(VIRTIO_MMIO_CONFIG) & 0xff, 0xab);
+	wr(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	assert_window_matches("a feature page select");
+	ck_assert_uint_eq(window_word(VIRTIO_MMIO_DEVICE_FEATURES), 1);
+	negotiate(0);
+	assert_window_matches("negotiation");
+	wr(VIRTIO_MMIO_QUEUE_SEL, 2);
+	assert_window_matches("a queue select");
+	setup_queue(0, 16);
+	assert_window_matches("queue setup");
+	ck_assert_uint_eq(window_word(VIRTIO_MMIO_QUEUE_READY), 1);
+	wr(VIRTIO_MMIO_STATUS, OK_STATUS | VIRTIO_STATUS_DRIVER_OK);
+	assert_window_matches("DRIVER_OK");
+
+	/* The status is there by the time the edge goes out. */
+	vq = virtio_mmio_queue(m, 0);
+	ck_assert_int_eq(vq_push(vq, 3, 10), 0);
+	virtio_mmio_signal_used(m, 0);
+	ck_assert_uint_eq(irqs, 1);
+	ck_assert_uint_eq(status_at_irq, VIRTIO_MMIO_INT_VRING);
+	assert_window_matches("an interrupt");
+	wr(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
+	ck_assert_uint_eq(window_word(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	assert_window_matches("an acknowledge");
+
+	virtio_mmio_bus_ops.write(m, VIRTIO_MMIO_CONFIG + 4, &v, 4);
+	assert_window_matches("a config write");
+	ck_assert_uint_eq(window_word(VIRTIO_MMIO_CONFIG + 4), v);
+	virtio_mmio_config_changed(m);
+	ck_assert_uint_eq(status_at_irq, VIRTIO_MMIO_INT_CONFIG);
+	assert_window_matches("a config change");
+	test_log_expect(1);
+	virtio_mmio_set_needs_reset(m);
+	ck_assert(window_word(VIRTIO_MMIO_STATUS) &
+		  VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	assert_window_matches("needs reset");
+	wr(VIRTIO_MMIO_STATUS, 0);
+	ck_assert_uint_eq(window_word(VIRTIO_MMIO_STATUS), 0);
+	ck_assert_uint_eq(window_word(VIRTIO_MMIO_INTERRUPT_STATUS), 0);
+	assert_window_matches("a reset");
+}
+END_TEST
+
 START_TEST(create_validates_config)
 {
 	struct virtio_mmio_config cfg = { .name = "x", .nr_queues = 0,
@@ -443,6 +521,7 @@ static Suite *suite(void)
 	tcase_add_test(regs, narrow_and_misaligned_accesses_ignored);
 	tcase_add_test(regs, config_space_and_generation);
 	tcase_add_test(regs, create_validates_config);
+	tcase_add_test(regs, read_window_follows_every_change);
 	suite_add_tcase(s, regs);
 
 	tcase_add_checked_fixture(status, setup, teardown);
