@@ -201,9 +201,12 @@ int evloop_run_once(struct evloop *loop, unsigned int timeout_us)
 {
 	int ret;
 
+	/* Nothing for the kernel to do: no submissions, no deferred
+	 * completion work, no completions kept back from a full CQ ring. */
 	if (!timeout_us && !io_uring_sq_ready(&loop->ring) &&
-	    !(IO_URING_READ_ONCE(*loop->ring.sq.kflags) & IORING_SQ_TASKRUN))
-		return (int)dispatch(loop); /* nothing for the kernel to do */
+	    !(IO_URING_READ_ONCE(*loop->ring.sq.kflags) &
+	      (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)))
+		return (int)dispatch(loop);
 	count_submit(loop, true);
 	if (timeout_us == EVLOOP_WAIT_FOREVER) {
 		ret = io_uring_submit_and_wait(&loop->ring, 1);

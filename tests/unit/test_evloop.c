@@ -143,6 +143,40 @@ START_TEST(pass_without_wait_collects_late_completions)
 }
 END_TEST
 
+/* Completions the kernel kept back because the CQ ring was full are
+ * collected by passes that do not wait, too. */
+START_TEST(pass_without_wait_collects_overflowed_completions)
+{
+	enum { BATCHES = 3, PER = 8 }; /* a ring of 8: 16 CQ entries */
+	struct result r[BATCHES * PER];
+	uint64_t buf[BATCHES * PER];
+	struct evloop loop;
+	unsigned int b, i, seen = 0;
+	int efd = eventfd(BATCHES * PER, EFD_CLOEXEC | EFD_SEMAPHORE);
+
+	ck_assert_int_ge(efd, 0);
+	ck_assert_int_eq(evloop_create(&loop, PER), 0);
+	for (b = 0; b < BATCHES; b++) {
+		for (i = b * PER; i < (b + 1) * PER; i++) {
+			r[i] = (struct result){ .op.handler = on_done };
+			ck_assert_int_eq(evloop_read(&loop, &r[i].op, efd,
+						     &buf[i], sizeof(buf[i])),
+					 0);
+		}
+		/* Completed at submission, none collected yet. */
+		ck_assert_int_ge(io_uring_submit_and_get_events(&loop.ring),
+				 0);
+	}
+	for (i = 0; i < 10; i++)
+		ck_assert_int_ge(evloop_run_once(&loop, 0), 0);
+	for (i = 0; i < BATCHES * PER; i++)
+		seen += r[i].seen;
+	ck_assert_uint_eq(seen, BATCHES * PER);
+	evloop_destroy(&loop);
+	close(efd);
+}
+END_TEST
+
 static void *submit_elsewhere(void *arg)
 {
 	struct evloop *loop = arg;
@@ -187,6 +221,7 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(tc, test_log_install, NULL);
 	tcase_add_test(tc, wait_forever_returns_with_a_completion);
 	tcase_add_test(tc, pass_without_wait_collects_late_completions);
+	tcase_add_test(tc, pass_without_wait_collects_overflowed_completions);
 	tcase_add_test(tc, other_threads_cannot_submit);
 	suite_add_tcase(s, tc);
 	return s;
