@@ -83,6 +83,11 @@ static int vsock_row_start(void *dev)
 	return vsock_dev_start(dev);
 }
 
+static void vsock_row_stop(void *dev)
+{
+	vsock_dev_stop(dev);
+}
+
 static void vsock_row_destroy(void *dev)
 {
 	vsock_dev_destroy(dev);
@@ -137,7 +142,7 @@ static const struct virtio_devices_ops rows[] = {
 		.name = "vsock", .id = MACHINE_DEV_VIRTIO_VSOCK,
 		.wanted = vsock_row_wanted, .create = vsock_row_create,
 		.attach = vsock_row_attach, .start = vsock_row_start,
-		.destroy = vsock_row_destroy, .stats = vsock_row_stats,
+		.stop = vsock_row_stop, .destroy = vsock_row_destroy, .stats = vsock_row_stats,
 		.transport_reset = vsock_row_transport_reset,
 	},
 };
@@ -197,6 +202,15 @@ int virtio_devices_start(struct vm *vm)
 		}
 	}
 	return 0;
+}
+
+void virtio_devices_stop(struct vm *vm)
+{
+	size_t i;
+
+	for (i = 0; vm->virtio && i < NR_ROWS; i++)
+		if (rows[i].stop && vm->virtio[i].dev)
+			rows[i].stop(vm->virtio[i].dev);
 }
 
 void virtio_devices_dump(struct vm *vm, FILE *f)

@@ -37,6 +37,9 @@ struct virtio_devices_ops {
 	void (*attach)(void *dev, struct virtio_mmio *mmio);
 	/* Optional: start on the event loop thread, after the transport. */
 	int (*start)(void *dev);
+	/* Optional: the event loop has stopped for good; vCPU threads may
+	 * still run until they are joined. */
+	void (*stop)(void *dev);
 	/* Undo create; the event loop no longer runs. */
 	void (*destroy)(void *dev);
 	/* Optional: the device's "stat: " lines for --stats. */
@@ -57,6 +60,8 @@ machine_devset virtio_devices_wanted(const struct vm_config *cfg);
 int virtio_devices_create(struct vm *vm);
 /* Start them on the event loop thread; logs which one failed. */
 int virtio_devices_start(struct vm *vm);
+/* The event loop has stopped for good (before the vCPUs are joined). */
+void virtio_devices_stop(struct vm *vm);
 /* Every transport's and device's "dump: " lines. */
 void virtio_devices_dump(struct vm *vm, FILE *f);
 /* Every device's transport reset (SIGUSR2), where it has one. */

@@ -666,6 +666,8 @@ int vm_run(struct vm *vm)
 		ret = evloop_run(&vm->loop);
 	if (ret)
 		vm_request_stop(vm, VM_STOP_ERROR, VM_EXIT_ERROR);
+	/* A vCPU may be waiting for the loop (a vsock reset): not any more. */
+	virtio_devices_stop(vm);
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	for (i = 0; i < vm->nr_vcpus; i++)

@@ -61,6 +61,7 @@ struct vsock_dev {
 	bool started;
 	pthread_cond_t reset_done; /* on the transport lock: see wait_reset() */
 	bool reset_done_ok; /* initialised */
+	bool loop_stopped; /* for good: see vsock_dev_stop() */
 	unsigned int reset_waiters;
 
 	struct vsock_muxer mx; /* its cfg: CID, limits, SEQPACKET */
@@ -858,7 +859,8 @@ static unsigned int rx_lent(const struct vsock_dev *d)
  * shut down, its receives cancelled). With none lent it returns at once:
  * the device is inactive, so nothing new is lent. Bounded: a receive
  * that outlives VSOCK_RESET_WAIT_S is reported and the reset returns
- * anyway (as it does if the loop has already stopped with the VM).
+ * anyway; once the loop has stopped with the VM (vsock_dev_stop) it
+ * returns at once.
  */
 static void wait_reset(struct vsock_dev *d)
 {
@@ -869,7 +871,7 @@ static void wait_reset(struct vsock_dev *d)
 	clock_gettime(CLOCK_MONOTONIC, &until);
 	until.tv_sec += VSOCK_RESET_WAIT_S;
 	d->reset_waiters++;
-	while (rx_lent(d)) {
+	while (rx_lent(d) && !d->loop_stopped) {
 		if (pthread_cond_timedwait(&d->reset_done, &d->mmio->lock,
 					   &until) == ETIMEDOUT) {
 			log_err("device reset: %u RX buffers still lent to host "
@@ -1087,6 +1089,17 @@ int vsock_dev_start(struct vsock_dev *d)
 	if (!ret)
 		ret = d->be_ops->start(d->be);
 	return ret;
+}
+
+void vsock_dev_stop(struct vsock_dev *d)
+{
+	if (!d->mmio)
+		return;
+	pthread_mutex_lock(&d->mmio->lock);
+	d->loop_stopped = true;
+	if (d->reset_done_ok)
+		pthread_cond_broadcast(&d->reset_done);
+	pthread_mutex_unlock(&d->mmio->lock);
 }
 
 void vsock_dev_destroy(struct vsock_dev *d)

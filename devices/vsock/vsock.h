@@ -143,6 +143,10 @@ struct virtio_mmio_config vsock_dev_mmio_config(struct vsock_dev *d);
 void vsock_dev_attach(struct vsock_dev *d, struct virtio_mmio *m);
 /* Start accepting host connections. Event loop thread. */
 int vsock_dev_start(struct vsock_dev *d);
+/* The event loop has stopped for good: a vCPU waiting in a device reset
+ * for lent RX buffers returns now (nothing will give them back). Any
+ * thread. */
+void vsock_dev_stop(struct vsock_dev *d);
 /* Close every host connection and listener, remove the socket files we
  * created. The event loop must no longer run. */
 void vsock_dev_destroy(struct vsock_dev *d);

@@ -329,6 +329,34 @@ START_TEST(reset_waits_for_receives_in_flight)
 }
 END_TEST
 
+/* When the VM stops, its loop with it, nothing gives lent buffers back:
+ * a vCPU in a reset stops waiting at once, not after the 2 s bound (which
+ * would also log an error). */
+START_TEST(reset_wait_ends_when_the_loop_stops)
+{
+	static const uint8_t late[64] = { 0x5a };
+	struct vsock_fake_conn *c;
+	pthread_t vcpu;
+	int i;
+
+	open_conn(PORT, &c);
+	vsock_fake.hold_recv = true;
+	vsock_fake_write(c, late, sizeof(late));
+	ck_assert_uint_gt(vsock_fake.nr_held_rx, 0);
+	atomic_store(&reset_returned, false);
+	ck_assert_int_eq(pthread_create(&vcpu, NULL, write_reset, NULL), 0);
+	usleep(200 * 1000);
+	ck_assert(!atomic_load(&reset_returned));
+	vsock_dev_stop(d.dev);
+	for (i = 0; i < 1000 && !atomic_load(&reset_returned); i++)
+		usleep(1000);
+	ck_assert_msg(atomic_load(&reset_returned),
+		      "the reset still waits after the loop stopped");
+	pthread_join(vcpu, NULL);
+	vsock_fake_finish_recv(late, sizeof(late));
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("vsock_fake");
@@ -341,6 +369,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, failed_send_submit_resets_only_its_connection);
 	tcase_add_test(tc, failed_recv_submit_resets_and_returns_buffers);
 	tcase_add_test(tc, reset_waits_for_receives_in_flight);
+	tcase_add_test(tc, reset_wait_ends_when_the_loop_stops);
 	tcase_add_test(tc, tx_completion_shares_the_reply_interrupt);
 	suite_add_tcase(s, tc);
 	return s;
