@@ -285,8 +285,9 @@ START_TEST(tx_completion_shares_the_reply_interrupt)
 }
 END_TEST
 
-/* The "vCPU" of the next test: the guest resets the device. */
+/* The "vCPU" of the next tests: the guest resets the device. */
 static atomic_bool reset_returned;
+static const uint8_t late[64] = { 0xa5 }; /* for a receive held back */
 
 static void *write_reset(void *arg)
 {
@@ -296,6 +297,36 @@ static void *write_reset(void *arg)
 	return NULL;
 }
 
+/* A connection with a host receive held in flight (RX buffers lent), and
+ * a vCPU thread that resets the device: still waiting 200 ms later. */
+static void reset_with_receive_held(pthread_t *vcpu)
+{
+	struct vsock_fake_conn *c;
+
+	open_conn(PORT, &c);
+	vsock_fake.hold_recv = true;
+	vsock_fake_write(c, late, sizeof(late));
+	ck_assert_uint_gt(vsock_fake.nr_held_rx, 0);
+	atomic_store(&reset_returned, false);
+	ck_assert_int_eq(pthread_create(vcpu, NULL, write_reset, NULL), 0);
+	usleep(200 * 1000);
+	ck_assert_msg(!atomic_load(&reset_returned),
+		      "the reset returned with RX buffers lent");
+}
+
+/* The reset returns within a second; `why` says what should have ended
+ * its wait. */
+static void reset_returns(pthread_t vcpu, const char *why)
+{
+	int i;
+
+	for (i = 0; i < 1000 && !atomic_load(&reset_returned); i++)
+		usleep(1000);
+	ck_assert_msg(atomic_load(&reset_returned), "the reset still waits %s",
+		      why);
+	pthread_join(vcpu, NULL);
+}
+
 /*
  * A device reset from a vCPU thread returns only once no host receive can
  * write into the guest's RX buffers any more: the guest frees them as soon
@@ -303,28 +334,13 @@ static void *write_reset(void *arg)
  */
 START_TEST(reset_waits_for_receives_in_flight)
 {
-	static const uint8_t late[64] = { 0xa5 };
-	struct vsock_fake_conn *c;
 	pthread_t vcpu;
-	int i;
 
-	open_conn(PORT, &c);
-	vsock_fake.hold_recv = true;
-	vsock_fake_write(c, late, sizeof(late));
-	ck_assert_uint_gt(vsock_fake.nr_held_rx, 0);
-	atomic_store(&reset_returned, false);
-	ck_assert_int_eq(pthread_create(&vcpu, NULL, write_reset, NULL), 0);
-	usleep(200 * 1000);
-	ck_assert_msg(!atomic_load(&reset_returned),
-		      "the reset returned with RX buffers lent");
+	reset_with_receive_held(&vcpu);
 	/* The loop thread's entry finishes the reset; the late receive
 	 * writes and gives its buffers back; only then the write returns. */
 	vsock_fake_finish_recv(late, sizeof(late));
-	for (i = 0; i < 1000 && !atomic_load(&reset_returned); i++)
-		usleep(1000);
-	ck_assert_msg(atomic_load(&reset_returned),
-		      "the reset still waits with no buffer lent");
-	pthread_join(vcpu, NULL);
+	reset_returns(vcpu, "with no buffer lent");
 	ck_assert_uint_eq(vsock_fake.nr_held_rx, 0);
 }
 END_TEST
@@ -334,25 +350,11 @@ END_TEST
  * would also log an error). */
 START_TEST(reset_wait_ends_when_the_loop_stops)
 {
-	static const uint8_t late[64] = { 0x5a };
-	struct vsock_fake_conn *c;
 	pthread_t vcpu;
-	int i;
 
-	open_conn(PORT, &c);
-	vsock_fake.hold_recv = true;
-	vsock_fake_write(c, late, sizeof(late));
-	ck_assert_uint_gt(vsock_fake.nr_held_rx, 0);
-	atomic_store(&reset_returned, false);
-	ck_assert_int_eq(pthread_create(&vcpu, NULL, write_reset, NULL), 0);
-	usleep(200 * 1000);
-	ck_assert(!atomic_load(&reset_returned));
+	reset_with_receive_held(&vcpu);
 	vsock_dev_stop(d.dev);
-	for (i = 0; i < 1000 && !atomic_load(&reset_returned); i++)
-		usleep(1000);
-	ck_assert_msg(atomic_load(&reset_returned),
-		      "the reset still waits after the loop stopped");
-	pthread_join(vcpu, NULL);
+	reset_returns(vcpu, "after the loop stopped");
 	vsock_fake_finish_recv(late, sizeof(late));
 }
 END_TEST
