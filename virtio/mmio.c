@@ -25,7 +25,7 @@ static uint64_t transport_features(void)
 	       1ull << VIRTIO_F_INDIRECT_DESC;
 }
 
-static void publish_locked(struct virtio_mmio *m);
+static void publish_reg_locked(struct virtio_mmio *m, uint32_t off);
 static void publish_config_locked(struct virtio_mmio *m);
 
 int virtio_mmio_create(struct virtio_mmio **out,
@@ -108,7 +108,7 @@ static void raise_locked(struct virtio_mmio *m, uint32_t why)
 	m->unacked_checks = 0;
 	/* The driver's handler may read the status without an exit: it must
 	 * be in the window before the edge. */
-	publish_locked(m);
+	publish_reg_locked(m, VIRTIO_MMIO_INTERRUPT_STATUS);
 	m->host.irq(m->host.opaque);
 }
 
@@ -141,7 +141,7 @@ void virtio_mmio_set_needs_reset(struct virtio_mmio *m)
 		return;
 	log_warn_rl(&m->rl, "%s: device needs reset", m->cfg.name);
 	m->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
-	publish_locked(m);
+	publish_reg_locked(m, VIRTIO_MMIO_STATUS);
 	raise_config_locked(m);
 }
 
@@ -456,15 +456,23 @@ static void reg_write_locked(struct virtio_mmio *m, uint64_t off, uint32_t v)
 			     (unsigned long long)off);
 }
 
-/* Rewrite the window's registers from the register file. */
+/* Rewrite one register's word of the window from the register file. */
+static void publish_reg_locked(struct virtio_mmio *m, uint32_t off)
+{
+	uint32_t v;
+
+	put_le32(&v, reg_read_locked(m, off));
+	__atomic_store_n(&m->window[off / 4], v, __ATOMIC_RELEASE);
+}
+
+/* ...and every register's (a write may change several: a selector, a
+ * reset). */
 static void publish_locked(struct virtio_mmio *m)
 {
-	uint32_t off, v;
+	uint32_t off;
 
-	for (off = 0; off < VIRTIO_MMIO_CONFIG; off += 4) {
-		put_le32(&v, reg_read_locked(m, off));
-		__atomic_store_n(&m->window[off / 4], v, __ATOMIC_RELEASE);
-	}
+	for (off = 0; off < VIRTIO_MMIO_CONFIG; off += 4)
+		publish_reg_locked(m, off);
 }
 
 /* ...and its config space as well (it changes far less often), read the

@@ -142,7 +142,8 @@ static const struct virtio_devices_ops rows[] = {
 		.name = "vsock", .id = MACHINE_DEV_VIRTIO_VSOCK,
 		.wanted = vsock_row_wanted, .create = vsock_row_create,
 		.attach = vsock_row_attach, .start = vsock_row_start,
-		.stop = vsock_row_stop, .destroy = vsock_row_destroy, .stats = vsock_row_stats,
+		.stop = vsock_row_stop, .destroy = vsock_row_destroy,
+		.stats = vsock_row_stats,
 		.transport_reset = vsock_row_transport_reset,
 	},
 };
