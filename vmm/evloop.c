@@ -47,6 +47,7 @@ int evloop_create(struct evloop *loop, unsigned int entries)
 	int ret;
 
 	memset(loop, 0, sizeof(*loop));
+	loop->thread = pthread_self();
 	/* Disabled until the restrictions are in place. */
 	ret = io_uring_queue_init(entries, &loop->ring,
 				  IORING_SETUP_R_DISABLED | EVLOOP_SETUP_FLAGS);
@@ -154,7 +155,28 @@ int evloop_timeout(struct evloop *loop, struct evloop_op *op,
 	return 0;
 }
 
-/* Dispatch every completion that is ready; returns how many. */
+void evloop_after_pass(struct evloop *loop, struct evloop_after *a)
+{
+	if (a->queued)
+		return;
+	a->queued = true;
+	a->next = loop->after;
+	loop->after = a;
+}
+
+static void run_after(struct evloop *loop)
+{
+	while (loop->after) {
+		struct evloop_after *a = loop->after;
+
+		loop->after = a->next;
+		a->queued = false;
+		a->fn(a);
+	}
+}
+
+/* Dispatch every completion that is ready, then the work due after it;
+ * returns how many completions. */
 static unsigned int dispatch(struct evloop *loop)
 {
 	struct io_uring_cqe *cqe;
@@ -171,6 +193,7 @@ static unsigned int dispatch(struct evloop *loop)
 	loop->st.cqes += seen;
 	if (seen)
 		loop->st.wakeups++;
+	run_after(loop);
 	return seen;
 }
 
@@ -185,6 +208,7 @@ int evloop_run(struct evloop *loop)
 	while (!loop->stop) {
 		int ret;
 
+		run_after(loop); /* asked for between passes */
 		count_submit(loop, true);
 		ret = io_uring_submit_and_wait(&loop->ring, 1);
 
@@ -201,6 +225,7 @@ int evloop_run_once(struct evloop *loop, unsigned int timeout_us)
 {
 	int ret;
 
+	run_after(loop);
 	/* Nothing for the kernel to do: no submissions, no deferred
 	 * completion work, no completions kept back from a full CQ ring. */
 	if (!timeout_us && !io_uring_sq_ready(&loop->ring) &&

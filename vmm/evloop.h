@@ -11,6 +11,7 @@
 #define VMM_EVLOOP_H
 
 #include <liburing.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -24,6 +25,16 @@ struct evloop_op {
 	evloop_handler_fn handler;
 };
 
+/*
+ * Work that runs once after the completions of a pass are dispatched,
+ * however often it was asked for in that pass (evloop_after_pass()).
+ */
+struct evloop_after {
+	void (*fn)(struct evloop_after *a);
+	struct evloop_after *next;
+	bool queued;
+};
+
 /* What the loop did, for benchmarks and dumps: cheap counters. */
 struct evloop_stats {
 	uint64_t submits; /* io_uring_enter() calls: submit and/or wait */
@@ -35,6 +46,8 @@ struct evloop_stats {
 struct evloop {
 	struct io_uring ring;
 	bool stop;
+	pthread_t thread; /* the one that created it and runs it */
+	struct evloop_after *after; /* evloop_after_pass() queue */
 	struct evloop_stats st;
 };
 
@@ -65,6 +78,19 @@ static inline struct __kernel_timespec evloop_ts_from_ns(uint64_t ns)
 		.tv_nsec = (long long)(ns % 1000000000),
 	};
 }
+
+/* True on the thread that runs the loop. */
+static inline bool evloop_on_thread(const struct evloop *loop)
+{
+	return pthread_equal(pthread_self(), loop->thread);
+}
+
+/*
+ * Run a->fn once the completions of the current pass are dispatched (if
+ * called between passes: before the loop next waits). Asking again before
+ * it ran changes nothing. Loop thread only.
+ */
+void evloop_after_pass(struct evloop *loop, struct evloop_after *a);
 
 /* Dispatch completions until evloop_stop(); returns 0 or -errno. */
 int evloop_run(struct evloop *loop);

@@ -18,12 +18,42 @@ static void kick_fd(int fd)
 		log_err("eventfd write failed: %s", strerror(errno));
 }
 
+/* An edge on the device's IOAPIC pin. */
+static void pulse_irq(struct vm_virtio *vv)
+{
+	struct kvm_irq_level irq = { .irq = (uint32_t)vv->mdev->irq, .level = 1 };
+
+	if (ioctl(vv->vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+		log_err("%s: KVM_IRQ_LINE failed: %s", vv->mdev->name,
+			strerror(errno));
+	irq.level = 0;
+	ioctl(vv->vm->vm_fd, KVM_IRQ_LINE, &irq);
+}
+
+static void irq_after_pass(struct evloop_after *a)
+{
+	pulse_irq(container_of(a, struct vm_virtio, irq_after));
+}
+
+/*
+ * The transport raises with its lock held. On the event loop thread the
+ * edge goes out once the loop has dispatched the pass's completions: with
+ * no lock held (the guest's handler would otherwise find the transport
+ * lock taken when it acknowledges) and once for all the interrupts of the
+ * pass. A vCPU thread raises at once. (A KVM irqfd cannot inject into an
+ * IOAPIC pin from the eventfd's wakeup: the kernel hands each such
+ * interrupt to a kworker, a wakeup and two context switches on the event
+ * loop's CPU; README "Few interrupts".)
+ */
 static void host_irq(void *opaque)
 {
 	struct vm_virtio *vv = opaque;
 
 	log_debug_rl(&vv->rl, "%s: interrupt", vv->mdev->name);
-	kick_fd(vv->irqfd);
+	if (evloop_on_thread(&vv->vm->loop))
+		evloop_after_pass(&vv->vm->loop, &vv->irq_after);
+	else
+		pulse_irq(vv);
 }
 
 static void host_requeue(void *opaque, unsigned int q)
@@ -126,31 +156,20 @@ int vm_virtio_create(struct vm *vm, struct vm_virtio *vv,
 		.irq = host_irq, .requeue = host_requeue, .opaque = vv,
 		.line = d->irq,
 	};
-	struct kvm_irqfd irqfd = { 0 };
 	unsigned int i;
 	int ret;
 
 	memset(vv, 0, sizeof(*vv));
 	vv->vm = vm;
 	vv->mdev = d;
-	vv->irqfd = -1;
 	for (i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
 		vv->q[i].efd = -1;
 	ret = virtio_mmio_create(&vv->mmio, cfg, &vm->mem, &host);
 	if (ret)
 		return ret;
 	vv->nr_queues = cfg->nr_queues;
+	vv->irq_after.fn = irq_after_pass;
 
-	vv->irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vv->irqfd < 0)
-		return -errno;
-	irqfd.fd = (uint32_t)vv->irqfd;
-	irqfd.gsi = (uint32_t)d->irq;
-	if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0) {
-		ret = -errno;
-		log_err("%s: KVM_IRQFD failed: %s", d->name, strerror(errno));
-		return ret;
-	}
 	for (i = 0; i < vv->nr_queues; i++) {
 		struct vm_virtio_queue *q = &vv->q[i];
 		struct kvm_ioeventfd io = {
@@ -206,8 +225,6 @@ void vm_virtio_destroy(struct vm_virtio *vv)
 	for (i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
 		if (vv->q[i].efd >= 0)
 			close(vv->q[i].efd);
-	if (vv->irqfd >= 0)
-		close(vv->irqfd);
 	virtio_mmio_destroy(vv->mmio);
 	memset(vv, 0, sizeof(*vv));
 }

@@ -2,7 +2,7 @@
  * vm_virtio: binds a virtio-mmio transport to the VM: its register window
  * on the MMIO bus, one KVM ioeventfd per queue (QueueNotify writes with
  * that queue's index complete in the kernel and wake the event loop, no
- * exit to this process), a KVM irqfd for its interrupt line, and a timer
+ * exit to this process), its interrupt line (KVM_IRQ_LINE), and a timer
  * that sends an unacknowledged interrupt again (virtio_mmio_check_irq).
  */
 #ifndef VMM_VM_VIRTIO_H
@@ -30,8 +30,8 @@ struct vm_virtio {
 	struct vm *vm;
 	const struct machine_dev *mdev;
 	struct virtio_mmio *mmio;
-	int irqfd;
 	unsigned int nr_queues;
+	struct evloop_after irq_after; /* an edge due after this pass */
 	struct vm_virtio_queue q[VIRTIO_MMIO_MAX_QUEUES];
 	struct evloop_op irq_check_op;
 	struct __kernel_timespec irq_check_ts;

@@ -11,6 +11,7 @@
 #include "tests/helpers/test_log.h"
 #include "tests/helpers/test_run.h"
 #include "vmm/evloop.h"
+#include "vmm/util.h"
 
 struct result {
 	struct evloop_op op;
@@ -177,6 +178,81 @@ START_TEST(pass_without_wait_collects_overflowed_completions)
 }
 END_TEST
 
+struct asking;
+
+struct after_probe {
+	struct evloop_after a;
+	const struct asking *k; /* the completions it counts */
+	unsigned int nr, runs, seen_at_run;
+};
+
+struct asking {
+	struct result res;
+	struct evloop *loop;
+	struct after_probe *probe;
+};
+
+static void on_after(struct evloop_after *a)
+{
+	struct after_probe *p = container_of(a, struct after_probe, a);
+	unsigned int i;
+
+	p->runs++;
+	p->seen_at_run = 0;
+	for (i = 0; i < p->nr; i++)
+		p->seen_at_run += p->k[i].res.seen;
+}
+
+static void on_done_ask(struct evloop_op *op, int res, uint32_t flags)
+{
+	struct asking *k = container_of(op, struct asking, res.op);
+
+	on_done(op, res, flags);
+	evloop_after_pass(k->loop, &k->probe->a);
+}
+
+/*
+ * Work asked for by every completion of a pass runs once, after all of
+ * them (the VMM's interrupts go out so: once per pass, no lock held);
+ * work asked for between passes runs before the loop next waits.
+ */
+START_TEST(after_pass_runs_once_after_the_completions)
+{
+	enum { N = 4 };
+	struct asking k[N];
+	struct after_probe probe = { .a.fn = on_after, .k = k, .nr = N };
+	struct evloop loop;
+	uint64_t buf[N];
+	unsigned int i;
+	int efd = eventfd(N, EFD_CLOEXEC | EFD_SEMAPHORE);
+
+	ck_assert_int_ge(efd, 0);
+	ck_assert_int_eq(evloop_create(&loop, 8), 0);
+	ck_assert(evloop_on_thread(&loop));
+	for (i = 0; i < N; i++) {
+		k[i] = (struct asking){ .res.op.handler = on_done_ask,
+					.loop = &loop, .probe = &probe };
+		ck_assert_int_eq(evloop_read(&loop, &k[i].res.op, efd, &buf[i],
+					     sizeof(buf[i])),
+				 0);
+	}
+	/* All complete at submission: one pass dispatches them. */
+	ck_assert_int_ge(io_uring_submit_and_get_events(&loop.ring), 0);
+	ck_assert_int_eq(evloop_run_once(&loop, 0), N);
+	ck_assert_uint_eq(probe.runs, 1);
+	ck_assert_uint_eq(probe.seen_at_run, N);
+	ck_assert(!probe.a.queued);
+
+	/* Between passes: runs before the next wait (which times out). */
+	evloop_after_pass(&loop, &probe.a);
+	evloop_after_pass(&loop, &probe.a);
+	ck_assert_int_eq(evloop_run_once(&loop, 1000), 0);
+	ck_assert_uint_eq(probe.runs, 2);
+	evloop_destroy(&loop);
+	close(efd);
+}
+END_TEST
+
 static void *submit_elsewhere(void *arg)
 {
 	struct evloop *loop = arg;
@@ -223,6 +299,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, pass_without_wait_collects_late_completions);
 	tcase_add_test(tc, pass_without_wait_collects_overflowed_completions);
 	tcase_add_test(tc, other_threads_cannot_submit);
+	tcase_add_test(tc, after_pass_runs_once_after_the_completions);
 	suite_add_tcase(s, tc);
 	return s;
 }
