@@ -20,6 +20,9 @@ struct guestmem_region {
 	uint8_t *host;
 };
 
+/* Guest RAM's host mapping is aligned to this, and asks for huge pages. */
+#define GUESTMEM_HUGE (2ull << 20)
+
 struct guestmem {
 	struct guestmem_region regions[GUESTMEM_MAX_REGIONS];
 	unsigned int nr_regions;

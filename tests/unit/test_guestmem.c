@@ -1,7 +1,11 @@
 /* Unit tests: guestmem bounds checking. */
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "tests/helpers/fake_mem.h"
 #include "tests/helpers/test_log.h"
@@ -129,6 +133,51 @@ START_TEST(create_splits_around_hole)
 }
 END_TEST
 
+/* The VmFlags line of the /proc/self/smaps mapping that holds `addr`. */
+static bool vm_flags_of(const void *addr, char *flags, size_t size)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[256];
+	bool in = false, found = false;
+
+	ck_assert_ptr_nonnull(f);
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+		else if (in && !strncmp(line, "VmFlags:", 8)) {
+			snprintf(flags, size, "%s", line + 8);
+			found = true;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* Guest RAM is 2 MiB aligned and asks for transparent huge pages (KVM
+ * maps it with 2 MiB nested page-table entries then). */
+START_TEST(ram_is_aligned_for_huge_pages)
+{
+	struct guestmem m;
+	char flags[256];
+	uint64_t size;
+
+	for (size = 0x300000; size <= 0x4100000; size += 0x3e00000) {
+		ck_assert_int_eq(guestmem_create(&m, size, 0x40000000,
+						 0x100000000ull),
+				 0);
+		ck_assert_uint_eq((uintptr_t)m.mapping % GUESTMEM_HUGE, 0);
+		ck_assert_ptr_eq(guestmem_ptr(&m, 0, size), m.mapping);
+		((volatile uint8_t *)m.mapping)[size - 1] = 1; /* all usable */
+		ck_assert(vm_flags_of(m.mapping, flags, sizeof(flags)));
+		if (!access("/sys/kernel/mm/transparent_hugepage", F_OK))
+			ck_assert_msg(strstr(flags, " hg"), "VmFlags:%s", flags);
+		guestmem_destroy(&m);
+	}
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("guestmem");
@@ -143,6 +192,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, read_write);
 	tcase_add_test(tc, add_region_validation);
 	tcase_add_test(tc, create_splits_around_hole);
+	tcase_add_test(tc, ram_is_aligned_for_huge_pages);
 	suite_add_tcase(s, tc);
 	return s;
 }
