@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "vmm/log.h"
@@ -20,13 +19,9 @@
 static void serial_set_irq(void *opaque, int level)
 {
 	struct console *c = opaque;
-	struct kvm_irq_level irq = {
-		.irq = (uint32_t)machine_devs[MACHINE_DEV_SERIAL0].irq,
-		.level = (uint32_t)level,
-	};
 
-	if (ioctl(c->vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
-		log_err("KVM_IRQ_LINE failed: %s", strerror(errno));
+	vm_set_irq_line(c->vm, (uint32_t)machine_devs[MACHINE_DEV_SERIAL0].irq,
+			level);
 }
 
 /*

@@ -52,11 +52,10 @@ static uint8_t *map_ram(uint64_t size)
 	start = (uint8_t *)(((uintptr_t)map + GUESTMEM_HUGE - 1) &
 			    ~(uintptr_t)(GUESTMEM_HUGE - 1));
 	head = (uint64_t)(start - map);
-	tail = GUESTMEM_HUGE - head;
+	tail = GUESTMEM_HUGE - head; /* never 0: head < GUESTMEM_HUGE */
 	if (head)
 		munmap(map, head);
-	if (tail)
-		munmap(start + size, tail);
+	munmap(start + size, tail);
 	/* A kernel without THP refuses: small pages, as before. */
 	madvise(start, size, MADV_HUGEPAGE);
 	return start;

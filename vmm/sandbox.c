@@ -94,11 +94,11 @@ static const unsigned long vcpu_ioctls[] = {
 	KVM_GET_MP_STATE,
 	KVM_GET_LAPIC,
 	KVM_GET_VCPU_EVENTS,
-	KVM_IRQ_LINE, /* serial interrupts */
+	KVM_IRQ_LINE, /* serial and virtio interrupts */
 };
 
 static const unsigned long loop_ioctls[] = {
-	KVM_IRQ_LINE, /* serial interrupts on console input */
+	KVM_IRQ_LINE, /* virtio interrupts, serial ones on console input */
 	KVM_GET_IRQCHIP, /* the state dump */
 	TCGETS, /* restoring the terminal */
 	TCSETS,

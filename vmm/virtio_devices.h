@@ -3,9 +3,9 @@
  *
  * A row names the device's entry in the machine table (its register
  * window and IRQ: machine.c stays the one place for those) and the hooks
- * that only the device can supply. The code here does the rest for every
- * row alike: the virtio-mmio transport with its KVM ioeventfds and irqfd
- * (vm_virtio), starting on the event loop, the state dump, the --stats
+ * that only the device can supply. The code here does the rest for every row
+ * alike: the virtio-mmio transport with its KVM ioeventfds and interrupt
+ * line (vm_virtio), starting on the event loop, the state dump, the --stats
  * lines and teardown. Adding a virtio device is one row here plus the
  * device's own file under devices/.
  *

@@ -90,6 +90,14 @@ void vm_note_panic(struct vm *vm)
 		log_err("cannot wake the event loop: %s", strerror(errno));
 }
 
+void vm_set_irq_line(struct vm *vm, uint32_t irq, int level)
+{
+	struct kvm_irq_level l = { .irq = irq, .level = (uint32_t)level };
+
+	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0)
+		log_err("KVM_IRQ_LINE %u failed: %s", irq, strerror(errno));
+}
+
 /* Device callbacks ------------------------------------------------------ */
 
 static void guest_reset(void *opaque)
@@ -150,7 +158,6 @@ static int kvm_open(struct vm *vm)
 		{ KVM_CAP_PIT2, "PIT2" },
 		{ KVM_CAP_EXT_CPUID, "EXT_CPUID" },
 		{ KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT" },
-		{ KVM_CAP_IRQFD, "IRQFD" },
 		{ KVM_CAP_IOEVENTFD, "IOEVENTFD" },
 	};
 	unsigned int i;

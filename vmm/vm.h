@@ -152,6 +152,9 @@ bool vm_stopping(const struct vm *vm);
  * with VM_EXIT_PANIC if the guest has not stopped within a grace period.
  */
 void vm_note_panic(struct vm *vm);
+/* Drive the in-kernel IOAPIC/PIC input `irq` to `level` (KVM_IRQ_LINE);
+ * any thread. A failure is logged. */
+void vm_set_irq_line(struct vm *vm, uint32_t irq, int level);
 
 /*
  * The signals the event loop reads: those that stop the VM (SIGINT,

@@ -21,13 +21,8 @@ static void kick_fd(int fd)
 /* An edge on the device's IOAPIC pin. */
 static void pulse_irq(struct vm_virtio *vv)
 {
-	struct kvm_irq_level irq = { .irq = (uint32_t)vv->mdev->irq, .level = 1 };
-
-	if (ioctl(vv->vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
-		log_err("%s: KVM_IRQ_LINE failed: %s", vv->mdev->name,
-			strerror(errno));
-	irq.level = 0;
-	ioctl(vv->vm->vm_fd, KVM_IRQ_LINE, &irq);
+	vm_set_irq_line(vv->vm, (uint32_t)vv->mdev->irq, 1);
+	vm_set_irq_line(vv->vm, (uint32_t)vv->mdev->irq, 0);
 }
 
 static void irq_after_pass(struct evloop_after *a)
@@ -43,7 +38,7 @@ static void irq_after_pass(struct evloop_after *a)
  * pass. A vCPU thread raises at once. (A KVM irqfd cannot inject into an
  * IOAPIC pin from the eventfd's wakeup: the kernel hands each such
  * interrupt to a kworker, a wakeup and two context switches on the event
- * loop's CPU; README "Few interrupts".)
+ * loop's CPU; README "The machine".)
  */
 static void host_irq(void *opaque)
 {
