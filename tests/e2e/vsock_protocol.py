@@ -296,11 +296,14 @@ class Host:
         if why:
             self.failed("%s connection" % name, why)
 
+    def port_path(self, port):
+        """Where the VMM takes the guest's connections to host `port`."""
+        return "%s_%d" % (self.uds, port)
+
     def listen_port(self, port, name, handler, kind=socket.SOCK_STREAM,
                     backlog=64):
         """Serve the guest's connections to host port `port`."""
-        self.listen_unix("%s_%d" % (self.uds, port), name, handler, kind,
-                         backlog)
+        self.listen_unix(self.port_path(port), name, handler, kind, backlog)
 
     def listen_unix(self, path, name, handler, kind=socket.SOCK_STREAM,
                     backlog=64):

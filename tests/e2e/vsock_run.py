@@ -114,7 +114,7 @@ class VsockHost(XferHost):
         # The killed peer's listener is ours, so it outlives each killer:
         # a step run again (after a transport reset) finds a new one.
         self.kill_sock = socket.socket(socket.AF_UNIX)
-        self.kill_sock.bind("%s_%d" % (self.uds, proto.VT_PORT_KILL))
+        self.kill_sock.bind(self.port_path(proto.VT_PORT_KILL))
         self.kill_sock.listen(4)
         threading.Thread(target=self.kill_peers, daemon=True).start()
 
