@@ -35,8 +35,9 @@
  * the ring, the terminal). */
 #define VSOCK_FD_RESERVE 64u
 /* Largest SEQPACKET message from a host peer we stage when it does not fit
- * one RX buffer: the same as our advertised buffer. */
-#define VSOCK_SEQ_MAX_MSG VSOCK_MUXER_BUF_ALLOC
+ * one RX buffer: a Linux guest's default socket buffer, beyond which it
+ * refuses the message anyway. */
+#define VSOCK_SEQ_MAX_MSG (256u * 1024)
 
 enum host_kind {
 	HOST_OUT, /* the guest connected; we connect to a host endpoint */
