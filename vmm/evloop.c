@@ -175,9 +175,14 @@ static void run_after(struct evloop *loop)
 	}
 }
 
-/* Dispatch every completion that is ready, then the work due after it;
- * returns how many completions. */
-static unsigned int dispatch(struct evloop *loop)
+static bool wait_failed(int ret)
+{
+	return ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY &&
+	       ret != -ETIME;
+}
+
+/* Dispatch every completion that is ready; returns how many. */
+static unsigned int dispatch_cqes(struct evloop *loop)
 {
 	struct io_uring_cqe *cqe;
 	unsigned int head, seen = 0;
@@ -191,16 +196,40 @@ static unsigned int dispatch(struct evloop *loop)
 	}
 	io_uring_cq_advance(&loop->ring, seen);
 	loop->st.cqes += seen;
+	return seen;
+}
+
+/* ...after a wait, then the work due after them. */
+static unsigned int dispatch(struct evloop *loop)
+{
+	unsigned int seen = dispatch_cqes(loop);
+
 	if (seen)
 		loop->st.wakeups++;
 	run_after(loop);
 	return seen;
 }
 
-static bool wait_failed(int ret)
+/* A pass of evloop_run(): its completions, what they submitted that
+ * completes at once (see evloop.h), then the work due after it. */
+static int dispatch_burst(struct evloop *loop)
 {
-	return ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY &&
-	       ret != -ETIME;
+	unsigned int i, seen = dispatch_cqes(loop);
+	int ret = 0;
+
+	if (seen)
+		loop->st.wakeups++;
+	for (i = 0; seen && i < EVLOOP_BURST && io_uring_sq_ready(&loop->ring);
+	     i++) {
+		count_submit(loop, false);
+		ret = io_uring_submit_and_get_events(&loop->ring);
+		if (wait_failed(ret))
+			break;
+		ret = 0;
+		seen = dispatch_cqes(loop);
+	}
+	run_after(loop);
+	return ret;
 }
 
 int evloop_run(struct evloop *loop)
@@ -212,11 +241,12 @@ int evloop_run(struct evloop *loop)
 		count_submit(loop, true);
 		ret = io_uring_submit_and_wait(&loop->ring, 1);
 
+		if (!wait_failed(ret))
+			ret = dispatch_burst(loop);
 		if (wait_failed(ret)) {
 			log_err("io_uring wait failed: %s", strerror(-ret));
 			return ret;
 		}
-		dispatch(loop);
 	}
 	return 0;
 }

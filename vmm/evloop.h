@@ -92,7 +92,14 @@ static inline bool evloop_on_thread(const struct evloop *loop)
  */
 void evloop_after_pass(struct evloop *loop, struct evloop_after *a);
 
-/* Dispatch completions until evloop_stop(); returns 0 or -errno. */
+/*
+ * Dispatch completions until evloop_stop(); returns 0 or -errno. What a
+ * pass submitted and the kernel completes at once (a send with room, a
+ * receive with data waiting, a poll of a ready socket) is dispatched
+ * before the pass's after-pass work, for up to EVLOOP_BURST more rounds:
+ * the VMM's interrupt goes out once for the burst, not once per round.
+ */
+#define EVLOOP_BURST 4u
 int evloop_run(struct evloop *loop);
 void evloop_stop(struct evloop *loop);
 

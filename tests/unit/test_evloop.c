@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -253,6 +254,69 @@ START_TEST(after_pass_runs_once_after_the_completions)
 }
 END_TEST
 
+struct chain {
+	struct result res;
+	struct evloop *loop;
+	struct after_probe probe;
+	int efd;
+	uint64_t buf;
+	unsigned int left; /* reads still to submit */
+};
+
+/* Each read submits the next, which completes at once (the eventfd
+ * counts them all), and asks for the after-pass work. */
+static void on_chain_read(struct evloop_op *op, int res, uint32_t flags)
+{
+	struct chain *c = container_of(op, struct chain, res.op);
+
+	on_done(op, res, flags);
+	evloop_after_pass(c->loop, &c->probe.a);
+	if (c->left && !evloop_read(c->loop, &c->res.op, c->efd, &c->buf,
+				    sizeof(c->buf)))
+		c->left--;
+}
+
+static void on_chain_after(struct evloop_after *a)
+{
+	struct chain *c = container_of(a, struct chain, probe.a);
+
+	c->probe.runs++;
+	c->probe.seen_at_run = c->res.seen;
+	evloop_stop(c->loop);
+}
+
+/*
+ * evloop_run(): completions that a pass's own submissions produce at
+ * once are dispatched before its after-pass work, for up to EVLOOP_BURST
+ * rounds (one interrupt for a burst), and no more.
+ */
+START_TEST(after_pass_waits_for_a_burst)
+{
+	static const unsigned int reads[] = { 3, EVLOOP_BURST + 3 };
+	struct evloop loop;
+	struct chain c;
+	unsigned int want = reads[_i] < EVLOOP_BURST + 1 ? reads[_i]
+							 : EVLOOP_BURST + 1;
+
+	memset(&c, 0, sizeof(c));
+	c.efd = eventfd(reads[_i], EFD_CLOEXEC | EFD_SEMAPHORE);
+	ck_assert_int_ge(c.efd, 0);
+	ck_assert_int_eq(evloop_create(&loop, 8), 0);
+	c.loop = &loop;
+	c.res.op.handler = on_chain_read;
+	c.probe.a.fn = on_chain_after;
+	c.left = reads[_i] - 1;
+	ck_assert_int_eq(evloop_read(&loop, &c.res.op, c.efd, &c.buf,
+				     sizeof(c.buf)),
+			 0);
+	ck_assert_int_eq(evloop_run(&loop), 0);
+	ck_assert_uint_eq(c.probe.runs, 1);
+	ck_assert_uint_eq(c.probe.seen_at_run, want);
+	evloop_destroy(&loop);
+	close(c.efd);
+}
+END_TEST
+
 static void *submit_elsewhere(void *arg)
 {
 	struct evloop *loop = arg;
@@ -298,6 +362,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, wait_forever_returns_with_a_completion);
 	tcase_add_test(tc, pass_without_wait_collects_late_completions);
 	tcase_add_test(tc, pass_without_wait_collects_overflowed_completions);
+	tcase_add_loop_test(tc, after_pass_waits_for_a_burst, 0, 2);
 	tcase_add_test(tc, other_threads_cannot_submit);
 	tcase_add_test(tc, after_pass_runs_once_after_the_completions);
 	suite_add_tcase(s, tc);
