@@ -445,11 +445,11 @@ static void close_all(struct vsock_backend *be, bool final)
 			s->mc = NULL;
 		}
 		if (final) {
-			unsigned int r;
-
+			/* The loop has stopped: nothing completes any more.
+			 * Lent buffers go back through the device's own
+			 * bookkeeping, as in an entry. */
 			s->sqes = 0;
-			for (r = 0; r < s->nr_rb; r++)
-				s->rbs[r]->lent = false;
+			host_rx_return_from(s, 0);
 			s->closing = true;
 			host_maybe_free(s);
 		} else {
