@@ -18,7 +18,8 @@
  * - host events through the fake: writes, partial sends, EAGAIN, failed
  *   submits, refused connects;
  * - lost interrupts and notifications, notifications on any queue,
- *   resets and re-probes;
+ *   resets and re-probes, transport resets into event buffers of any
+ *   layout, credit updates and responses held back (fault modes);
  * - ring corruption: raw descriptors (any address, length, flags, next),
  *   indirect tables, avail slots and index moves, a reset behind the
  *   harness's back.
@@ -70,6 +71,7 @@
 #define DATA_BUDGET (512u * 1024) /* payload bytes per input, both ways */
 #define SCRATCH_TABLES (64u * 1024) /* scratch tail: indirect tables */
 #define MAX_PIECES 6u
+#define HOLD_NS (200u * 1000) /* a held packet's delay (set_holding) */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -791,6 +793,20 @@ static void configure(const uint8_t raw[4])
 }
 
 /*
+ * Held packets (the slow-credit and late-response fault modes) on or off
+ * for the rest of the input: the device was created with both delays
+ * (setup), so its timer for them is armed; the muxer holds only while
+ * its own delays are set.
+ */
+static void set_holding(bool credit, bool response)
+{
+	struct vsock_muxer *mx = vsock_fake.env.mx;
+
+	mx->cfg.credit_delay_ns = credit ? HOLD_NS : 0;
+	mx->cfg.response_delay_ns = response ? HOLD_NS : 0;
+}
+
+/*
  * Device reset (status 0) and a new probe: nothing survives it, and what
  * the last input allocated is freed again (sockets, the fake's buffers),
  * so libFuzzer sees no growth to hunt for leaks in.
@@ -814,6 +830,8 @@ static void restart(void)
 	vsock_fake.submit_fails = false;
 	vsock_fake.eagain = 0;
 	vsock_fake.manual_send = false;
+	set_holding(false, false);
+	d->ev_layout = d->cfg.ev_layout;
 	vsock_driver_reprobe(d);
 	pump(2);
 }
@@ -832,6 +850,8 @@ static void setup(void)
 	struct vsock_driver_config cfg = {
 		.dev = { .guest_cid = GUEST_CID, .max_conns = DEV_MAX_CONNS,
 			 .buf_alloc = DEV_BUF_ALLOC,
+			 .fault = { .credit_delay_ns = HOLD_NS,
+				    .response_delay_ns = HOLD_NS },
 			 .backend = &vsock_fake_backend },
 		.queue_size = QUEUE_SIZE,
 		.rx_buf_size = RX_BUF_MAX,
@@ -848,6 +868,31 @@ static void setup(void)
 	fz->scratch = scratch;
 	configure(fz->config);
 	restart();
+}
+
+static void device_event(struct input *in)
+{
+	uint8_t b = get8(in);
+
+	switch (b % 4) {
+	case 0:
+		/* Reset behind the harness's back. */
+		fz->dirty = true;
+		mmio_driver_write(fz->d.m, VIRTIO_MMIO_STATUS, 0);
+		break;
+	case 1:
+		/* A transport reset (SIGUSR2), into whatever event buffers
+		 * the driver posts from now on, usable or not. */
+		fz->d.ev_layout = (enum vsock_driver_ev_layout)((b >> 2) % 5);
+		vsock_dev_transport_reset(fz->d.dev);
+		break;
+	case 2:
+		set_holding(b & 4, b & 8);
+		break;
+	default:
+		reprobe(in);
+		break;
+	}
 }
 
 static void run_ops(struct input *in)
@@ -902,14 +947,7 @@ static void run_ops(struct input *in)
 					  get8(in) % 5);
 			break;
 		case 17:
-			if (get8(in) % 4 == 0) {
-				/* Reset behind the harness's back. */
-				fz->dirty = true;
-				mmio_driver_write(fz->d.m, VIRTIO_MMIO_STATUS,
-						  0);
-			} else {
-				reprobe(in);
-			}
+			device_event(in);
 			break;
 		default:
 			if (op & 0x80)

@@ -752,8 +752,11 @@ static void rx_packet(struct vsock_driver *d, const struct vsock_hdr *h,
 	if (h->type != s->type)
 		vsock_driver_fail(d, "type changed on a connection: %s",
 				  hdr_str(h));
-	if (s->state == VSOCK_SOCK_ESTABLISHED) {
-		/* fwd_cnt moves forward, never past what we sent. */
+	if (s->state == VSOCK_SOCK_ESTABLISHED && h->op != VSOCK_OP_RST) {
+		/* fwd_cnt moves forward, never past what we sent. (Not
+		 * checked in an RST: it ends the connection, and after a
+		 * transport reset the device answers for one it no longer
+		 * knows, with zeros.) */
 		if ((uint32_t)(h->fwd_cnt - s->peer_fwd_cnt) >
 		    (uint32_t)(s->tx_cnt - s->peer_fwd_cnt))
 			vsock_driver_fail(d, "device fwd_cnt %u outside [%u, "
