@@ -32,16 +32,7 @@
 #define VSOCK_MUXER_MAX_CONNS_DEFAULT 1024u
 #define VSOCK_HOST_PORT_BASE (1u << 30)
 #define VSOCK_MUXER_ORPHANS 64u
-/*
- * The buffer we advertise per STREAM connection. A guest's unsent data
- * stays in its own TX chains until the host socket takes it (copy-once),
- * so its size costs the VMM nothing unless a host peer stops reading
- * (host.h, `copy`, under VSOCK_BUFFER_BUDGET). It sets how often freed
- * space is announced (a quarter of it, conn.c): at 1 MiB a guest sending
- * in 64 KiB packets gets one CREDIT_UPDATE, one interrupt, per 256 KiB
- * instead of per 64 KiB, and waits for credit less.
- */
-#define VSOCK_MUXER_BUF_ALLOC (1024u * 1024)
+#define VSOCK_MUXER_BUF_ALLOC (256u * 1024)
 #define VSOCK_SEQ_BUF_ALLOC (128u * 1024) /* for SEQPACKET connections */
 
 struct vsock_muxer_config {

@@ -258,14 +258,15 @@ START_TEST(delivery_frees_credit_and_announces_it)
 	c.recv_cnt = c.fwd_cnt = c.fwd_cnt_sent = 0xfffff000u; /* wrap soon */
 	ck_assert_int_eq(rx(VSOCK_OP_RW, 65536, 0), VSOCK_ACT_DELIVER);
 	ck_assert_int_eq(rx(VSOCK_OP_RW, 65536, 0), VSOCK_ACT_DELIVER);
-	vsock_conn_delivered(&c, 32768);
+	vsock_conn_delivered(&c, 131071);
 	ck_assert_uint_eq(c.want & VSOCK_WANT_CREDIT_UPDATE, 0);
-	vsock_conn_delivered(&c, 32768); /* a quarter of 256 KiB */
+	vsock_conn_delivered(&c, 1); /* half of 256 KiB */
 	ck_assert_uint_ne(c.want & VSOCK_WANT_CREDIT_UPDATE, 0);
 	vsock_conn_fill_hdr(&c, &h, VSOCK_OP_CREDIT_UPDATE, 0);
-	ck_assert_uint_eq(h.fwd_cnt, 0xfffff000u + 65536);
+	ck_assert_uint_eq(h.fwd_cnt, 0xfffff000u + 131072);
 	ck_assert_uint_eq(c.want & VSOCK_WANT_CREDIT_UPDATE, 0);
 	/* After the wrap the guest may fill the buffer again, no more. */
+	ck_assert_int_eq(rx(VSOCK_OP_RW, 65536, 0), VSOCK_ACT_DELIVER);
 	ck_assert_int_eq(rx(VSOCK_OP_RW, 65536, 0), VSOCK_ACT_DELIVER);
 	ck_assert_int_eq(rx(VSOCK_OP_RW, 65536, 0), VSOCK_ACT_DELIVER);
 	ck_assert_int_eq(rx(VSOCK_OP_RW, 65536, 0), VSOCK_ACT_DELIVER);

@@ -209,20 +209,20 @@ START_TEST(guest_data_delivery_and_credit_updates)
 	struct vsock_tx_result r;
 	unsigned int i;
 
-	/* The whole credit in 64 KiB packets; a quarter of it delivered
-	 * is announced. */
+	/* The whole credit in 64 KiB packets; half of it delivered is
+	 * announced. */
 	for (i = 0; i < VSOCK_MUXER_BUF_ALLOC / 65536; i++) {
 		r = tx(VSOCK_OP_RW, 5000, 52, 65536);
 		ck_assert_int_eq(r.kind, VSOCK_TX_CONN);
 		ck_assert_int_eq(r.action, VSOCK_ACT_DELIVER);
 	}
 	ck_assert_int_eq(next().kind, VSOCK_RX_EMPTY);
-	vsock_muxer_delivered(&mx, mc, VSOCK_MUXER_BUF_ALLOC / 4 - 1);
+	vsock_muxer_delivered(&mx, mc, VSOCK_MUXER_BUF_ALLOC / 2 - 1);
 	ck_assert_int_eq(next().kind, VSOCK_RX_EMPTY);
 	vsock_muxer_delivered(&mx, mc, 1);
 	expect_packet(VSOCK_OP_CREDIT_UPDATE, 52, 5000);
 	/* beyond the credit */
-	r = tx(VSOCK_OP_RW, 5000, 52, VSOCK_MUXER_BUF_ALLOC / 4 + 1);
+	r = tx(VSOCK_OP_RW, 5000, 52, VSOCK_MUXER_BUF_ALLOC / 2 + 1);
 	ck_assert_int_eq(r.action, VSOCK_ACT_ABORT);
 	expect_packet(VSOCK_OP_RST, 52, 5000);
 }
