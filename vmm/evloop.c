@@ -199,37 +199,31 @@ static unsigned int dispatch_cqes(struct evloop *loop)
 	return seen;
 }
 
-/* ...after a wait, then the work due after them. */
-static unsigned int dispatch(struct evloop *loop)
+/*
+ * A pass after a wait: its completions, then for up to `burst` rounds
+ * what they submitted that completes at once (see evloop.h), then the
+ * work due after it. Returns how many completions, or a failed
+ * submission's -errno.
+ */
+static int dispatch(struct evloop *loop, unsigned int burst)
 {
-	unsigned int seen = dispatch_cqes(loop);
+	unsigned int i, seen = dispatch_cqes(loop), total = seen;
+	int ret;
 
 	if (seen)
 		loop->st.wakeups++;
-	run_after(loop);
-	return seen;
-}
-
-/* A pass of evloop_run(): its completions, what they submitted that
- * completes at once (see evloop.h), then the work due after it. */
-static int dispatch_burst(struct evloop *loop)
-{
-	unsigned int i, seen = dispatch_cqes(loop);
-	int ret = 0;
-
-	if (seen)
-		loop->st.wakeups++;
-	for (i = 0; seen && i < EVLOOP_BURST && io_uring_sq_ready(&loop->ring);
-	     i++) {
+	for (i = 0; seen && i < burst && io_uring_sq_ready(&loop->ring); i++) {
 		count_submit(loop, false);
 		ret = io_uring_submit_and_get_events(&loop->ring);
-		if (wait_failed(ret))
-			break;
-		ret = 0;
+		if (wait_failed(ret)) {
+			run_after(loop);
+			return ret;
+		}
 		seen = dispatch_cqes(loop);
+		total += seen;
 	}
 	run_after(loop);
-	return ret;
+	return (int)total;
 }
 
 int evloop_run(struct evloop *loop)
@@ -242,7 +236,7 @@ int evloop_run(struct evloop *loop)
 		ret = io_uring_submit_and_wait(&loop->ring, 1);
 
 		if (!wait_failed(ret))
-			ret = dispatch_burst(loop);
+			ret = dispatch(loop, EVLOOP_BURST);
 		if (wait_failed(ret)) {
 			log_err("io_uring wait failed: %s", strerror(-ret));
 			return ret;
@@ -261,7 +255,7 @@ int evloop_run_once(struct evloop *loop, unsigned int timeout_us)
 	if (!timeout_us && !io_uring_sq_ready(&loop->ring) &&
 	    !(IO_URING_READ_ONCE(*loop->ring.sq.kflags) &
 	      (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)))
-		return (int)dispatch(loop);
+		return dispatch(loop, 0);
 	count_submit(loop, true);
 	if (timeout_us == EVLOOP_WAIT_FOREVER) {
 		ret = io_uring_submit_and_wait(&loop->ring, 1);
@@ -280,7 +274,7 @@ int evloop_run_once(struct evloop *loop, unsigned int timeout_us)
 	}
 	if (wait_failed(ret))
 		return ret;
-	return (int)dispatch(loop);
+	return dispatch(loop, 0);
 }
 
 void evloop_stop(struct evloop *loop)

@@ -295,8 +295,7 @@ START_TEST(after_pass_waits_for_a_burst)
 	static const unsigned int reads[] = { 3, EVLOOP_BURST + 3 };
 	struct evloop loop;
 	struct chain c;
-	unsigned int want = reads[_i] < EVLOOP_BURST + 1 ? reads[_i]
-							 : EVLOOP_BURST + 1;
+	unsigned int want = MIN(reads[_i], EVLOOP_BURST + 1);
 
 	memset(&c, 0, sizeof(c));
 	c.efd = eventfd(reads[_i], EFD_CLOEXEC | EFD_SEMAPHORE);
