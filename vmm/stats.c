@@ -82,8 +82,15 @@ void stats_dump(struct vm *vm)
 {
 	unsigned int i;
 
+	const struct evloop_stats *st = &vm->loop.st;
+
 	log_info("state dump (SIGUSR1)");
 	print_exit_counts(vm, "dump: ");
+	/* On the loop thread (the signal is one of its completions). */
+	fprintf(stderr, "dump: evloop submits %llu sqes %llu cqes %llu "
+		"wakeups %llu\n", (unsigned long long)st->submits,
+		(unsigned long long)st->sqes, (unsigned long long)st->cqes,
+		(unsigned long long)st->wakeups);
 	ioapic_dump(vm);
 	for (i = 0; i < vm->nr_vcpus; i++)
 		vcpu_request_dump(&vm->vcpus[i]);

@@ -10,10 +10,12 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "vmm/cpuid.h"
@@ -342,6 +344,11 @@ static void *vcpu_thread(void *arg)
 	struct vcpu *v = arg;
 	struct vm *vm = v->vm;
 	sigset_t set;
+	char name[16];
+
+	/* "vcpuN" in ps, top and /proc: the loop thread keeps "vmm". */
+	snprintf(name, sizeof(name), "vcpu%u", v->id);
+	prctl(PR_SET_NAME, name);
 
 	/* Only vCPU threads take the kick signal (see vcpu_kick). */
 	sigemptyset(&set);

@@ -323,9 +323,10 @@ SECCOMP_EXIT = 159  # 128 + SIGSYS, README's exit status table
 
 
 def vmm_threads(pid):
-    """{tid: Seccomp mode} of the VMM's own threads (kernel workers that
-    share the thread group, io_uring's and KVM's, make no system calls
-    of their own and are left out)."""
+    """{tid: Seccomp mode} of the VMM's own threads: the loop thread
+    "vmm" and the vCPU threads "vcpuN" (kernel workers that share the
+    thread group, io_uring's and KVM's, make no system calls of their own
+    and are left out)."""
     modes = {}
     for tid in os.listdir("/proc/%d/task" % pid):
         try:
@@ -334,7 +335,7 @@ def vmm_threads(pid):
                               if ":" in line)
         except OSError:
             continue
-        if fields.get("Name", "").strip() == "vmm":
+        if re.fullmatch(r"vmm|vcpu\d+", fields.get("Name", "").strip()):
             modes[int(tid)] = int(fields.get("Seccomp", "-1"))
     return modes
 
