@@ -52,6 +52,7 @@ struct vsock_timer {
 	struct evloop_op op;
 	struct __kernel_timespec ts;
 	bool armed; /* in flight */
+	struct vsock_dev *dev; /* for on_pass_timer() */
 };
 
 struct vsock_dev {
@@ -94,6 +95,8 @@ struct vsock_dev {
 	bool tx_signal_due; /* TX used entries wait to share an interrupt */
 	uint64_t tx_signal_delay_ns; /* ...for at most this long */
 	struct vsock_timer tx_signal_timer; /* its deadline */
+	uint64_t tx_quiet_since; /* TX notifications off since (0: on) */
+	struct vsock_timer tx_quiet_timer; /* ...and on again by then */
 
 	const struct vsock_backend_ops *be_ops;
 	struct vsock_backend *be;
@@ -300,6 +303,7 @@ static void vsock_dev_sync(struct vsock_dev *d)
 	drop_connections(d);
 	memset(d->used, 0, sizeof(d->used));
 	d->tx_signal_due = false;
+	d->tx_quiet_since = 0;
 	d->event_pending = d->event_waited = false;
 }
 
@@ -618,10 +622,46 @@ static void tx_process(struct vsock_dev *d)
 		virtio_mmio_set_needs_reset(d->mmio);
 		return;
 	}
-	if (!budget) {
+	if (!budget)
 		virtio_mmio_requeue(d->mmio, VSOCK_QUEUE_TX);
+}
+
+/*
+ * Whether the device runs again soon with no TX notification: a host
+ * receive is in flight (its completion enters the device), or data the
+ * guest has credit for waits for RX buffers (the driver's notification
+ * when it posts more enters it).
+ */
+static bool rx_busy(const struct vsock_dev *d)
+{
+	return ~(d->rx_idle | d->rx_spare) ||
+	       vsock_muxer_pending(&d->mx, VSOCK_RX_DATA);
+}
+
+/*
+ * After a pass has emptied the TX ring: ask the driver to notify us of
+ * new TX buffers, unless host data is flowing to the guest. Then every
+ * pass looks at the TX ring anyway (vsock_dev_process), so what the
+ * driver posts meanwhile (Linux: a credit update each time a reader
+ * empties its socket) is taken at the next pass without a notification,
+ * a VM exit each. Notifications stay off for at most
+ * VSOCK_TX_QUIET_NS, a timer's bound should the flow stop.
+ */
+static void tx_notify(struct vsock_dev *d)
+{
+	struct vq *vq = virtio_mmio_queue(d->mmio, VSOCK_QUEUE_TX);
+	uint64_t now = d->mx.now;
+
+	if (!d->active || !vq || vsock_muxer_tx_paused(&d->mx))
 		return;
+	if (rx_busy(d)) {
+		if (!d->tx_quiet_since)
+			d->tx_quiet_since = now;
+		if (now - d->tx_quiet_since < VSOCK_TX_QUIET_NS &&
+		    !timer_arm(d, &d->tx_quiet_timer, VSOCK_TX_QUIET_NS))
+			return;
 	}
+	d->tx_quiet_since = 0;
 	if (vq_enable_notify(vq))
 		virtio_mmio_requeue(d->mmio, VSOCK_QUEUE_TX);
 }
@@ -735,14 +775,17 @@ static void timers_arm(struct vsock_dev *d)
 			  d->reset_due > now ? d->reset_due - now : 0);
 }
 
-static void on_held_timer(struct evloop_op *op, int res, uint32_t flags)
+/* A timer whose work is a pass: the held timer (the clock moves, what is
+ * due goes out) and the TX quiet timer (the pass ends with tx_notify()). */
+static void on_pass_timer(struct evloop_op *op, int res, uint32_t flags)
 {
-	struct vsock_dev *d = container_of(op, struct vsock_dev, held_timer.op);
+	struct vsock_timer *t = container_of(op, struct vsock_timer, op);
+	struct vsock_dev *d = t->dev;
 
 	(void)res;
 	(void)flags;
-	dev_enter(d); /* the clock moves: what is due goes out */
-	d->held_timer.armed = false;
+	dev_enter(d);
+	t->armed = false;
 	dev_leave(d);
 }
 
@@ -790,6 +833,7 @@ static void vsock_dev_process(struct vsock_dev *d)
 	event_flush(d);
 	tx_process(d);
 	vsock_dev_rx_kick(d);
+	tx_notify(d);
 	signal_used(d);
 	timers_arm(d);
 }
@@ -1009,9 +1053,12 @@ int vsock_dev_create(struct vsock_dev **out, const struct vsock_config *cfg,
 	d->tx_signal_delay_ns = vsock_tx_signal_delay_ns(cfg);
 	d->kick_op.handler = on_kick;
 	d->tick_op.handler = on_tick;
-	d->held_timer.op.handler = on_held_timer;
+	d->held_timer.op.handler = on_pass_timer;
+	d->held_timer.dev = d;
 	d->reset_timer.op.handler = on_reset_timer;
 	d->tx_signal_timer.op.handler = on_tx_signal_timer;
+	d->tx_quiet_timer.op.handler = on_pass_timer;
+	d->tx_quiet_timer.dev = d;
 	d->rx_spare = ~0ull; /* VSOCK_RX_POOL entries, none holding a chain */
 	d->fault = cfg->fault;
 	d->held_max_wait = held_max_wait(&cfg->fault);

@@ -39,6 +39,8 @@ struct vsock_backend_ops;
 /* The longest a TX used-buffer interrupt is held back to share one with
  * another queue's (device.c, signal_used()), by default. */
 #define VSOCK_TX_SIGNAL_DELAY_NS (1000ull * 1000)
+/* Longest TX notifications stay off while host data flows (device.c). */
+#define VSOCK_TX_QUIET_NS (1000ull * 1000)
 
 /* A host endpoint guest connections are forwarded to. */
 struct vsock_endpoint {

@@ -1044,6 +1044,7 @@ static void kick(struct vsock_driver *d, unsigned int q)
 		d->st.notifies_lost++;
 	} else if (need) {
 		d->st.notifies++;
+		d->st.notifies_q[q]++;
 		dev_notify(d, q);
 	}
 }

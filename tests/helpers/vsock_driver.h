@@ -165,6 +165,7 @@ struct vsock_driver_stats {
 	uint64_t transport_resets; /* TRANSPORT_RESET events handled */
 	uint64_t events_rejected; /* malformed event buffers given back */
 	uint64_t notifies, requeues;
+	uint64_t notifies_q[3]; /* notifies by queue: RX, TX, event */
 	uint64_t dev_cpu_ns; /* with measure_cpu */
 };
 
