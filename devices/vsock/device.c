@@ -169,14 +169,25 @@ static bool rx_head_held(const struct vsock_dev *d, uint16_t head)
  * enters again, and the backend defers freeing what a caller up the
  * stack still uses (backend.h).
  */
+/*
+ * The start of an entry (a completion, a notification): the muxer's
+ * clock, read once for the entry and its pass. Due times set in it count
+ * from now (muxer.h); deadlines are seconds, an entry microseconds, and
+ * where no vDSO clock exists (a guest's HPET, say) each read is a system
+ * call.
+ */
+static void dev_clock(struct vsock_dev *d)
+{
+	vsock_dev_sync(d);
+	vsock_muxer_advance(&d->mx, util_now_ns());
+}
+
 static void dev_enter(void *opaque)
 {
 	struct vsock_dev *d = opaque;
 
 	pthread_mutex_lock(&d->mmio->lock);
-	vsock_dev_sync(d);
-	/* Due times set in this entry count from now (muxer.h). */
-	vsock_muxer_advance(&d->mx, util_now_ns());
+	dev_clock(d);
 }
 
 static void dev_leave(void *opaque)
@@ -825,11 +836,11 @@ static void on_reset_timer(struct evloop_op *op, int res, uint32_t flags)
 	dev_leave(d);
 }
 
-/* One pass of all work: guest packets in, then packets out. */
+/* One pass of all work: guest packets in, then packets out. The clock is
+ * the entry's (dev_clock()). */
 static void vsock_dev_process(struct vsock_dev *d)
 {
 	vsock_dev_sync(d);
-	vsock_muxer_advance(&d->mx, util_now_ns());
 	event_flush(d);
 	tx_process(d);
 	vsock_dev_rx_kick(d);
@@ -862,6 +873,7 @@ static void vsock_queue_notify(void *dev, unsigned int q)
 		kick(d);
 		return;
 	}
+	dev_clock(d);
 	vsock_dev_process(d);
 }
 
