@@ -638,38 +638,33 @@ static void tx_process(struct vsock_dev *d)
 }
 
 /*
- * Whether the device runs again soon with no TX notification: a host
- * receive is in flight (its completion enters the device), or data the
- * guest has credit for waits for RX buffers (the driver's notification
- * when it posts more enters it).
- */
-static bool rx_busy(const struct vsock_dev *d)
-{
-	return ~(d->rx_idle | d->rx_spare) ||
-	       vsock_muxer_pending(&d->mx, VSOCK_RX_DATA);
-}
-
-/*
  * After a pass has emptied the TX ring: ask the driver to notify us of
- * new TX buffers, unless host data is flowing to the guest. Then every
- * pass looks at the TX ring anyway (vsock_dev_process), so what the
+ * new TX buffers, unless host data is flowing to the guest, when the
+ * device runs again soon anyway: a host receive is in flight (its
+ * completion enters the device), or data the guest has credit for waits
+ * for RX buffers (the driver's notification when it posts more enters
+ * it). Every pass looks at the TX ring (vsock_dev_process), so what the
  * driver posts meanwhile (Linux: a credit update each time a reader
  * empties its socket) is taken at the next pass without a notification,
- * a VM exit each. Notifications stay off for at most
- * VSOCK_TX_QUIET_NS, a timer's bound should the flow stop.
+ * a VM exit each. Notifications stay off for at most VSOCK_TX_QUIET_NS;
+ * while only waiting for RX buffers, a timer keeps that bound should the
+ * driver post none. (A receive in flight needs no timer: a round trip's
+ * request costs none.)
  */
 static void tx_notify(struct vsock_dev *d)
 {
 	struct vq *vq = virtio_mmio_queue(d->mmio, VSOCK_QUEUE_TX);
 	uint64_t now = d->mx.now;
+	bool receiving = ~(d->rx_idle | d->rx_spare); /* buffers lent */
 
 	if (!d->active || !vq || vsock_muxer_tx_paused(&d->mx))
 		return;
-	if (rx_busy(d)) {
+	if (receiving || vsock_muxer_pending(&d->mx, VSOCK_RX_DATA)) {
 		if (!d->tx_quiet_since)
 			d->tx_quiet_since = now;
 		if (now - d->tx_quiet_since < VSOCK_TX_QUIET_NS &&
-		    !timer_arm(d, &d->tx_quiet_timer, VSOCK_TX_QUIET_NS))
+		    (receiving ||
+		     !timer_arm(d, &d->tx_quiet_timer, VSOCK_TX_QUIET_NS)))
 			return;
 	}
 	d->tx_quiet_since = 0;
