@@ -80,9 +80,8 @@ static void ioapic_dump(struct vm *vm)
 
 void stats_dump(struct vm *vm)
 {
-	unsigned int i;
-
 	const struct evloop_stats *st = &vm->loop.st;
+	unsigned int i;
 
 	log_info("state dump (SIGUSR1)");
 	print_exit_counts(vm, "dump: ");

@@ -131,6 +131,12 @@ static void rxb_sync(struct vsock_dev *d, const struct vsock_rxbuf *rb)
 		d->rx_idle |= bit;
 }
 
+/* RX pool entries lent to host receives: neither idle nor spare. */
+static unsigned int rx_lent(const struct vsock_dev *d)
+{
+	return (unsigned int)__builtin_popcountll(~(d->rx_idle | d->rx_spare));
+}
+
 static void rxb_set_popped(struct vsock_dev *d, struct vsock_rxbuf *rb,
 			   bool popped)
 {
@@ -157,6 +163,19 @@ static bool rx_head_held(const struct vsock_dev *d, uint16_t head)
 }
 
 /*
+ * The start of an entry (a completion, a notification): the muxer's
+ * clock, read once for the entry and its pass. Due times set in it count
+ * from now (muxer.h); deadlines are seconds, an entry microseconds, and
+ * where the clocksource has no vDSO (an HPET, as in the nested bed's L1)
+ * each read is a system call.
+ */
+static void dev_clock(struct vsock_dev *d)
+{
+	vsock_dev_sync(d);
+	vsock_muxer_advance(&d->mx, util_now_ns());
+}
+
+/*
  * The entry bracket: every entry into the device from the event loop (a
  * backend completion or accept, the wake-up, the timer) runs between
  * these two. Enter takes the transport lock (the vCPU threads' config and
@@ -169,19 +188,6 @@ static bool rx_head_held(const struct vsock_dev *d, uint16_t head)
  * enters again, and the backend defers freeing what a caller up the
  * stack still uses (backend.h).
  */
-/*
- * The start of an entry (a completion, a notification): the muxer's
- * clock, read once for the entry and its pass. Due times set in it count
- * from now (muxer.h); deadlines are seconds, an entry microseconds, and
- * where no vDSO clock exists (a guest's HPET, say) each read is a system
- * call.
- */
-static void dev_clock(struct vsock_dev *d)
-{
-	vsock_dev_sync(d);
-	vsock_muxer_advance(&d->mx, util_now_ns());
-}
-
 static void dev_enter(void *opaque)
 {
 	struct vsock_dev *d = opaque;
@@ -655,7 +661,7 @@ static void tx_notify(struct vsock_dev *d)
 {
 	struct vq *vq = virtio_mmio_queue(d->mmio, VSOCK_QUEUE_TX);
 	uint64_t now = d->mx.now;
-	bool receiving = ~(d->rx_idle | d->rx_spare); /* buffers lent */
+	bool receiving = rx_lent(d);
 
 	if (!d->active || !vq || vsock_muxer_tx_paused(&d->mx))
 		return;
@@ -886,15 +892,6 @@ static int vsock_activate(void *dev)
 			       : 0;
 	kick(d);
 	return 0;
-}
-
-static unsigned int rx_lent(const struct vsock_dev *d)
-{
-	unsigned int i, n = 0;
-
-	for (i = 0; i < VSOCK_RX_POOL; i++)
-		n += d->rxbufs[i].lent;
-	return n;
 }
 
 #define VSOCK_RESET_WAIT_S 2
