@@ -946,12 +946,10 @@ static void vsock_reset(void *dev)
 static void vsock_dump(void *dev, FILE *f)
 {
 	struct vsock_dev *d = dev;
-	unsigned int i, popped = 0, lent = 0, held = 0;
+	unsigned int i, popped = 0, held = 0;
 
-	for (i = 0; i < VSOCK_RX_POOL; i++) {
+	for (i = 0; i < VSOCK_RX_POOL; i++)
 		popped += d->rxbufs[i].popped;
-		lent += d->rxbufs[i].lent;
-	}
 	for (i = 0; i < VSOCK_QUEUE_MAX; i++)
 		held += d->txbufs[i].busy;
 	fprintf(f, "dump: vsock active %d gen %u reset_pending %d conns %u "
@@ -959,7 +957,7 @@ static void vsock_dump(void *dev, FILE *f)
 		"rst %d ctrl %d data %d credit %d held %d | tx paused %d | "
 		"transport resets %llu event pending %d\n",
 		d->active, d->gen, d->reset_pending, d->mx.nr_conns, popped,
-		lent, held, vsock_muxer_pending(&d->mx, VSOCK_RX_RST),
+		rx_lent(d), held, vsock_muxer_pending(&d->mx, VSOCK_RX_RST),
 		vsock_muxer_pending(&d->mx, VSOCK_RX_CTRL),
 		vsock_muxer_pending(&d->mx, VSOCK_RX_DATA),
 		vsock_muxer_pending(&d->mx, VSOCK_RX_CREDIT),
