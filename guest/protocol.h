@@ -102,6 +102,7 @@
 #define VT_STEP_G2H_CONNS "g2h_conns"
 #define VT_STEP_H2G_CONNS "h2g_conns"
 #define VT_STEP_HALF "half"
+#define VT_STEP_SMALLBUF "smallbuf"
 #define VT_STEP_SEQ "seq"
 #define VT_STEP_KILL "kill"
 #define VT_STEP_SOCAT "socat"
@@ -122,6 +123,9 @@
 #define VT_XFER_MAGIC "X"
 #define VT_XFER_OK "OK"
 #define VT_XFER_BAD "BAD"
+
+/* smallbuf: a guest->host xfer from a socket with this buffer size */
+#define VT_SMALL_BUF 65536
 
 /* SEQPACKET: message i has VT_SEQ_SIZES[i] bytes of stream(VT_SEQ_SEED + i). */
 #define VT_SEQ_SEED 7000

@@ -128,12 +128,13 @@ static int xfer_finish(struct vt *t, struct xfer *x)
 	return 0;
 }
 
-/* One whole transfer to a host port (vt.h). */
-int xfer_to_host(struct vt *t, unsigned int port, uint64_t seed,
-		 uint64_t size, uint64_t reply)
+/* One whole transfer on fd, a connection to host port `port` or the
+ * -errno of making it. */
+static int xfer_on(struct vt *t, int fd, unsigned int port, uint64_t seed,
+		   uint64_t size, uint64_t reply)
 {
 	struct xfer x;
-	int fd = vsock_connect(port, SOCK_STREAM), r;
+	int r;
 
 	if (fd < 0)
 		return vt_fail(t, "connect port %u: %s", port, strerror(-fd));
@@ -144,6 +145,14 @@ int xfer_to_host(struct vt *t, unsigned int port, uint64_t seed,
 		r = xfer_finish(t, &x);
 	close(fd);
 	return r;
+}
+
+/* One whole transfer to a host port (vt.h). */
+int xfer_to_host(struct vt *t, unsigned int port, uint64_t seed,
+		 uint64_t size, uint64_t reply)
+{
+	return xfer_on(t, vsock_connect(port, SOCK_STREAM), port, seed, size,
+		       reply);
 }
 
 /* Receiver side of one transfer on fd. */
@@ -348,6 +357,20 @@ static int vt_half(struct vt *t)
 	return host_to_guest(t, CTL_H2G, VT_GPORT_HALF, 1, 1000, 301, 65536);
 }
 
+/*
+ * A guest socket with a small buffer sends: Linux keeps at most its own
+ * buffer's worth unacknowledged, however much credit the device
+ * advertises, so the device must announce credit before that much has
+ * gone out, or the sender waits for good.
+ */
+static int vt_smallbuf(struct vt *t)
+{
+	return xfer_on(t,
+		       vsock_connect_buf(VT_PORT_SINK, SOCK_STREAM,
+					 VT_SMALL_BUF),
+		       VT_PORT_SINK, 400, t->size, 0);
+}
+
 static const unsigned int seq_sizes[] = { VT_SEQ_SIZES };
 
 /* One SEQPACKET message: length, truncation and content. */
@@ -500,6 +523,7 @@ static const struct {
 	{ VT_STEP_G2H_CONNS, vt_g2h_conns },
 	{ VT_STEP_H2G_CONNS, vt_h2g_conns },
 	{ VT_STEP_HALF, vt_half },
+	{ VT_STEP_SMALLBUF, vt_smallbuf },
 	{ VT_STEP_SEQ, vt_seq },
 	{ VT_STEP_KILL, vt_kill },
 	{ VT_STEP_SOCAT, vt_socat },

@@ -21,6 +21,7 @@
 #include "vt.h"
 
 #define SO_VM_CONNECT_TIMEOUT 6 /* SO_VM_SOCKETS_CONNECT_TIMEOUT_OLD */
+#define SO_VM_BUFFER_SIZE 0 /* SO_VM_SOCKETS_BUFFER_SIZE, a u64 */
 
 struct sockaddr_vm {
 	sa_family_t svm_family;
@@ -139,6 +140,11 @@ const char *err_str(ssize_t r)
 
 int vsock_connect(unsigned int port, int type)
 {
+	return vsock_connect_buf(port, type, 0);
+}
+
+int vsock_connect_buf(unsigned int port, int type, uint64_t buf)
+{
 	struct sockaddr_vm a = { .svm_family = AF_VSOCK,
 				 .svm_cid = VSOCK_HOST_CID,
 				 .svm_port = port };
@@ -149,6 +155,12 @@ int vsock_connect(unsigned int port, int type)
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, AF_VSOCK, SO_VM_CONNECT_TIMEOUT, &tv, sizeof(tv));
+	if (buf && setsockopt(fd, AF_VSOCK, SO_VM_BUFFER_SIZE, &buf,
+			      sizeof(buf)) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		err = -errno;
 		close(fd);

@@ -43,6 +43,8 @@ const char *err_str(ssize_t r);
 
 /* Connect to the host; returns the fd or -errno. */
 int vsock_connect(unsigned int port, int type);
+/* The same with a socket buffer of `buf` bytes (0: the default). */
+int vsock_connect_buf(unsigned int port, int type, uint64_t buf);
 /* Listen on a guest port; returns the fd or -errno. */
 int vsock_listen(unsigned int port, int type, int backlog);
 

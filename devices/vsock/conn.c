@@ -12,6 +12,8 @@
 
 #include <string.h>
 
+#include "vmm/util.h"
+
 void vsock_conn_init(struct vsock_conn *c, uint64_t guest_cid,
 		     uint32_t local_port, uint32_t peer_port, uint16_t type,
 		     bool host_initiated, uint32_t buf_alloc,
@@ -50,10 +52,38 @@ static void start_close(struct vsock_conn *c, uint64_t now)
 	c->deadline_ns = now + c->timeout_ns;
 }
 
+/*
+ * Announce freed space once half the sender's window is free and the
+ * guest does not know yet; RW packets we send carry it for free. Half,
+ * not less: each announcement costs the guest an interrupt (a quarter of
+ * 256 KiB meant one per 64 KiB packet), and the half still in flight
+ * keeps a sender busy until it arrives. A bigger buffer would cut them
+ * too, but the guest's data in flight then outgrows the caches the host
+ * socket copies it through.
+ *
+ * The window is our buffer or the guest's own, whichever is smaller:
+ * Linux (6.12.117 among others) keeps no more than its own buffer
+ * unacknowledged, whatever we advertise, so a guest socket with a
+ * buffer under half of ours (SO_VM_SOCKETS_BUFFER_SIZE) would wait for
+ * good for an announcement due at half of ours. A sender that holds back
+ * further still is answered by vsock_conn_tick().
+ */
+static void credit_check(struct vsock_conn *c)
+{
+	uint32_t window = MIN(c->buf_alloc, c->peer_buf_alloc);
+	uint32_t unannounced = c->fwd_cnt - c->fwd_cnt_sent;
+
+	if (c->state == VSOCK_CONN_ESTABLISHED && unannounced &&
+	    unannounced >= window / 2)
+		c->want |= VSOCK_WANT_CREDIT_UPDATE;
+}
+
 static void credit_from(struct vsock_conn *c, const struct vsock_hdr *h)
 {
 	c->peer_buf_alloc = h->buf_alloc;
 	c->peer_fwd_cnt = h->fwd_cnt;
+	/* A smaller window may make what is unannounced due now. */
+	credit_check(c);
 }
 
 static enum vsock_conn_action recv_established(struct vsock_conn *c,
@@ -171,23 +201,8 @@ void vsock_conn_host_connected(struct vsock_conn *c, bool ok)
 
 void vsock_conn_delivered(struct vsock_conn *c, uint32_t n)
 {
-	uint32_t unannounced;
-
 	c->fwd_cnt += n;
-	if (c->state != VSOCK_CONN_ESTABLISHED)
-		return;
-	/*
-	 * Announce freed space once half the buffer is free and the guest
-	 * does not know yet; RW packets we send carry it for free. Half,
-	 * not less: each announcement costs the guest an interrupt (a
-	 * quarter of 256 KiB meant one per 64 KiB packet), and the half
-	 * still in flight keeps a sender busy until it arrives. A bigger
-	 * buffer would cut them too, but the guest's data in flight then
-	 * outgrows the caches the host socket copies it through.
-	 */
-	unannounced = c->fwd_cnt - c->fwd_cnt_sent;
-	if (unannounced >= c->buf_alloc / 2)
-		c->want |= VSOCK_WANT_CREDIT_UPDATE;
+	credit_check(c);
 }
 
 void vsock_conn_host_eof(struct vsock_conn *c, uint64_t now)
@@ -211,10 +226,21 @@ void vsock_conn_host_error(struct vsock_conn *c)
 
 bool vsock_conn_tick(struct vsock_conn *c, uint64_t now)
 {
-	if (!c->deadline_ns || now < c->deadline_ns)
-		return false;
-	reset(c, true);
-	return true;
+	if (c->deadline_ns && now >= c->deadline_ns) {
+		reset(c, true);
+		return true;
+	}
+	/*
+	 * Freed space the guest has not been told of: a sender that keeps
+	 * less than half the window unacknowledged (credit_check()) may
+	 * wait for it, and no rule says it asks (CREDIT_REQUEST; Linux
+	 * never does). One announcement per tick at most, and only while
+	 * there is something to announce: such a sender waits one tick,
+	 * never for good.
+	 */
+	if (c->state == VSOCK_CONN_ESTABLISHED && c->fwd_cnt != c->fwd_cnt_sent)
+		c->want |= VSOCK_WANT_CREDIT_UPDATE;
+	return false;
 }
 
 uint32_t vsock_conn_peer_credit(const struct vsock_conn *c)

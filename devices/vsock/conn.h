@@ -110,7 +110,8 @@ void vsock_conn_delivered(struct vsock_conn *c, uint32_t n);
 void vsock_conn_host_eof(struct vsock_conn *c, uint64_t now);
 /* The host socket failed or the peer vanished: reset the guest side. */
 void vsock_conn_host_error(struct vsock_conn *c);
-/* Expire timers. Returns true if the connection just timed out. */
+/* Expire timers and announce freed space the guest has not been told
+ * of. Returns true if the connection just timed out. */
 bool vsock_conn_tick(struct vsock_conn *c, uint64_t now);
 
 /* Bytes of RW payload the guest can take now (0 if it lied). */

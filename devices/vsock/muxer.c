@@ -375,6 +375,7 @@ unsigned int vsock_muxer_tick(struct vsock_muxer *mx, uint64_t now,
 		while (mc) {
 			/* update() may free mc: step first. */
 			struct vsock_mconn *next = mc->hash_next;
+			uint32_t want = mc->conn.want;
 
 			if (vsock_conn_tick(&mc->conn, now)) {
 				n++;
@@ -382,6 +383,8 @@ unsigned int vsock_muxer_tick(struct vsock_muxer *mx, uint64_t now,
 				update(mx, mc);
 				if (expired)
 					expired(opaque, mc);
+			} else if (mc->conn.want != want) {
+				update(mx, mc); /* a credit update is due */
 			}
 			mc = next;
 		}

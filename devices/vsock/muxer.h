@@ -144,7 +144,8 @@ void vsock_muxer_release(struct vsock_muxer *mx, struct vsock_mconn *mc);
 /*
  * Run timers: each connection that times out queues an RST and is passed
  * to `expired` (may be NULL), whose backend must then close its host side
- * and release it. Returns how many expired.
+ * and release it; one with freed space the guest was not told of queues
+ * a credit update (vsock_conn_tick()). Returns how many expired.
  */
 unsigned int vsock_muxer_tick(struct vsock_muxer *mx, uint64_t now,
 			      void (*expired)(void *opaque,

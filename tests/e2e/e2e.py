@@ -16,7 +16,8 @@ Cases:
                           console input, then a panic: exit status 2
   vsock VMM TOP           the bundled guest's vsock steps (vsock_test.c's
                           vmm.test=vsock) against this host half: bulk
-                          and concurrent transfers both ways, SEQPACKET,
+                          and concurrent transfers both ways, a guest
+                          socket with a 64 KiB buffer sending, SEQPACKET,
                           RST, half-close, a killed host peer, socat on
                           the hybrid socket, a TCP listener, port rules.
                           VMM_E2E_VSOCK_SIZE (bytes, default 1 MiB),

@@ -250,14 +250,24 @@ START_TEST(guest_overrun_resets)
 }
 END_TEST
 
+/* The guest's RW packet of `len` bytes, its own buffer `buf_alloc`. */
+static enum vsock_conn_action rx_rw(uint32_t len, uint32_t buf_alloc)
+{
+	struct vsock_hdr h = hdr(VSOCK_OP_RW, len, 0);
+
+	h.buf_alloc = buf_alloc;
+	return vsock_conn_recv(&c, &h, T0);
+}
+
 START_TEST(delivery_frees_credit_and_announces_it)
 {
 	struct vsock_hdr h;
 
 	enter(S_ESTABLISHED);
 	c.recv_cnt = c.fwd_cnt = c.fwd_cnt_sent = 0xfffff000u; /* wrap soon */
-	ck_assert_int_eq(rx(VSOCK_OP_RW, 65536, 0), VSOCK_ACT_DELIVER);
-	ck_assert_int_eq(rx(VSOCK_OP_RW, 65536, 0), VSOCK_ACT_DELIVER);
+	/* A guest buffer as big as ours (Linux's default): half of ours. */
+	ck_assert_int_eq(rx_rw(65536, BUF), VSOCK_ACT_DELIVER);
+	ck_assert_int_eq(rx_rw(65536, BUF), VSOCK_ACT_DELIVER);
 	vsock_conn_delivered(&c, 131071);
 	ck_assert_uint_eq(c.want & VSOCK_WANT_CREDIT_UPDATE, 0);
 	vsock_conn_delivered(&c, 1); /* half of 256 KiB */
@@ -271,6 +281,64 @@ START_TEST(delivery_frees_credit_and_announces_it)
 	ck_assert_int_eq(rx(VSOCK_OP_RW, 65536, 0), VSOCK_ACT_DELIVER);
 	ck_assert_int_eq(rx(VSOCK_OP_RW, 65536, 0), VSOCK_ACT_DELIVER);
 	ck_assert_int_eq(rx(VSOCK_OP_RW, 1, 0), VSOCK_ACT_ABORT);
+}
+END_TEST
+
+/*
+ * Linux keeps no more than its own buffer unacknowledged, so the
+ * announcement is due at half of the smaller buffer, and when the guest
+ * shrinks its buffer after the deliveries, at once.
+ */
+START_TEST(small_guest_buffer_gets_credit_at_half_of_it)
+{
+	enter(S_ESTABLISHED);
+	ck_assert_int_eq(rx_rw(65536, 65536), VSOCK_ACT_DELIVER);
+	vsock_conn_delivered(&c, 32767);
+	ck_assert_uint_eq(c.want & VSOCK_WANT_CREDIT_UPDATE, 0);
+	vsock_conn_delivered(&c, 1);
+	ck_assert_uint_ne(c.want & VSOCK_WANT_CREDIT_UPDATE, 0);
+
+	enter(S_ESTABLISHED);
+	ck_assert_int_eq(rx_rw(40000, BUF), VSOCK_ACT_DELIVER);
+	vsock_conn_delivered(&c, 40000);
+	ck_assert_uint_eq(c.want & VSOCK_WANT_CREDIT_UPDATE, 0);
+	/* SO_VM_SOCKETS_BUFFER_SIZE on the connected socket: Linux says
+	 * so in a CREDIT_UPDATE. */
+	ck_assert_int_eq(rx(VSOCK_OP_CREDIT_UPDATE, 0, 0), VSOCK_ACT_NONE);
+	ck_assert_uint_ne(c.want & VSOCK_WANT_CREDIT_UPDATE, 0);
+
+	/* A guest buffer of 0 makes every delivery due, nothing else. */
+	enter(S_ESTABLISHED);
+	ck_assert_int_eq(rx_rw(0, 0), VSOCK_ACT_NONE);
+	ck_assert_uint_eq(c.want & VSOCK_WANT_CREDIT_UPDATE, 0);
+}
+END_TEST
+
+/* Whatever a sender keeps back, the tick announces freed space. */
+START_TEST(tick_announces_freed_space)
+{
+	struct vsock_hdr h;
+
+	enter(S_ESTABLISHED);
+	ck_assert(!vsock_conn_tick(&c, T0 + 1));
+	ck_assert_uint_eq(c.want, 0); /* nothing to announce */
+	ck_assert_int_eq(rx_rw(1000, BUF), VSOCK_ACT_DELIVER);
+	ck_assert(!vsock_conn_tick(&c, T0 + 2));
+	ck_assert_uint_eq(c.want, 0); /* nothing freed yet */
+	vsock_conn_delivered(&c, 1000);
+	ck_assert_uint_eq(c.want, 0);
+	ck_assert(!vsock_conn_tick(&c, T0 + 3));
+	ck_assert_uint_eq(c.want, VSOCK_WANT_CREDIT_UPDATE);
+	vsock_conn_fill_hdr(&c, &h, VSOCK_OP_CREDIT_UPDATE, 0);
+	ck_assert_uint_eq(h.fwd_cnt, 1000);
+	ck_assert(!vsock_conn_tick(&c, T0 + 4));
+	ck_assert_uint_eq(c.want, 0); /* told once */
+
+	/* Not after the connection is over. */
+	enter(S_CLOSING);
+	c.fwd_cnt++;
+	ck_assert(!vsock_conn_tick(&c, T0 + 1));
+	ck_assert_uint_eq(c.want & VSOCK_WANT_CREDIT_UPDATE, 0);
 }
 END_TEST
 
@@ -403,6 +471,8 @@ static Suite *suite(void)
 	tcase_add_test(credit, lying_peer_credit_gives_nothing);
 	tcase_add_test(credit, guest_overrun_resets);
 	tcase_add_test(credit, delivery_frees_credit_and_announces_it);
+	tcase_add_test(credit, small_guest_buffer_gets_credit_at_half_of_it);
+	tcase_add_test(credit, tick_announces_freed_space);
 	suite_add_tcase(s, credit);
 
 	tcase_add_checked_fixture(life, test_log_install, NULL);

@@ -16,6 +16,7 @@
 #define TMO 1000u
 
 static struct vsock_muxer mx;
+static uint32_t guest_buf; /* the guest's buffer, in every header */
 
 static void setup_n(uint32_t max_conns)
 {
@@ -25,6 +26,7 @@ static void setup_n(uint32_t max_conns)
 	};
 
 	test_log_install();
+	guest_buf = 65536;
 	ck_assert_int_eq(vsock_muxer_init(&mx, &cfg), 0);
 }
 
@@ -44,7 +46,7 @@ static struct vsock_tx_result tx(uint16_t op, uint32_t src_port,
 	struct vsock_hdr h = {
 		.src_cid = GUEST, .dst_cid = VSOCK_HOST_CID,
 		.src_port = src_port, .dst_port = dst_port, .len = len,
-		.type = VSOCK_TYPE_STREAM, .op = op, .buf_alloc = 65536,
+		.type = VSOCK_TYPE_STREAM, .op = op, .buf_alloc = guest_buf,
 	};
 
 	return vsock_muxer_tx(&mx, &h, 0);
@@ -209,8 +211,9 @@ START_TEST(guest_data_delivery_and_credit_updates)
 	struct vsock_tx_result r;
 	unsigned int i;
 
-	/* The whole credit in 64 KiB packets; half of it delivered is
-	 * announced. */
+	/* The whole credit in 64 KiB packets from a guest buffer as big as
+	 * ours; half of it delivered is announced. */
+	guest_buf = VSOCK_MUXER_BUF_ALLOC;
 	for (i = 0; i < VSOCK_MUXER_BUF_ALLOC / 65536; i++) {
 		r = tx(VSOCK_OP_RW, 5000, 52, 65536);
 		ck_assert_int_eq(r.kind, VSOCK_TX_CONN);
@@ -225,6 +228,34 @@ START_TEST(guest_data_delivery_and_credit_updates)
 	r = tx(VSOCK_OP_RW, 5000, 52, VSOCK_MUXER_BUF_ALLOC / 2 + 1);
 	ck_assert_int_eq(r.action, VSOCK_ACT_ABORT);
 	expect_packet(VSOCK_OP_RST, 52, 5000);
+}
+END_TEST
+
+/* A guest socket's smaller buffer is the window (Linux sends no more),
+ * and the tick announces what a sender holding back further waits for. */
+START_TEST(credit_for_small_windows_and_on_the_tick)
+{
+	struct vsock_mconn *mc = established();
+	struct vsock_rx rx;
+
+	ck_assert_int_eq(tx(VSOCK_OP_RW, 5000, 52, 65536).action,
+			 VSOCK_ACT_DELIVER);
+	vsock_muxer_delivered(&mx, mc, 32767);
+	ck_assert_int_eq(next().kind, VSOCK_RX_EMPTY);
+	vsock_muxer_delivered(&mx, mc, 1);
+	expect_packet(VSOCK_OP_CREDIT_UPDATE, 52, 5000);
+
+	ck_assert_int_eq(tx(VSOCK_OP_RW, 5000, 52, 100).action,
+			 VSOCK_ACT_DELIVER);
+	vsock_muxer_delivered(&mx, mc, 100);
+	ck_assert_int_eq(next().kind, VSOCK_RX_EMPTY);
+	ck_assert_uint_eq(vsock_muxer_tick(&mx, 1, NULL, NULL), 0);
+	rx = next();
+	ck_assert_int_eq(rx.kind, VSOCK_RX_PACKET);
+	ck_assert_uint_eq(rx.hdr.op, VSOCK_OP_CREDIT_UPDATE);
+	ck_assert_uint_eq(rx.hdr.fwd_cnt, 32768 + 100);
+	ck_assert_uint_eq(vsock_muxer_tick(&mx, 2, NULL, NULL), 0);
+	ck_assert_int_eq(next().kind, VSOCK_RX_EMPTY);
 }
 END_TEST
 
@@ -342,6 +373,7 @@ static void setup_held(void)
 	};
 
 	test_log_install();
+	guest_buf = 65536;
 	ck_assert_int_eq(vsock_muxer_init(&mx, &cfg), 0);
 }
 
@@ -429,6 +461,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, rx_priority);
 	tcase_add_test(tc, data_within_credit);
 	tcase_add_test(tc, guest_data_delivery_and_credit_updates);
+	tcase_add_test(tc, credit_for_small_windows_and_on_the_tick);
 	tcase_add_test(tc, host_ports_are_allocated_and_unique);
 	tcase_add_test(tc, unanswered_request_times_out);
 	tcase_add_test(tc, closed_by_guest_frees_after_release);
