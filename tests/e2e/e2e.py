@@ -531,7 +531,9 @@ def vsock_boot(vmm, kernel, vmm_args, tests, status, wrap=(), steps=None):
                        timeout=BOOT_TIMEOUT, wrap=wrap)
     show(b)
     if b.timed_out:
-        check(False, "vmm finished within %d s (killed)" % BOOT_TIMEOUT)
+        side, why = vmm_dump.verdict(b.stderr)
+        check(False, "vmm finished within %d s (killed; the stall is "
+              "%s-side: %s)" % (BOOT_TIMEOUT, side, why))
         return None
     check(b.init_uptime is not None, "init marker seen")
     for name in (steps.split(",") if steps else proto.VT_STEPS):
@@ -1089,10 +1091,7 @@ def soak_stop_with_dump(proc, why):
     """Ask the VMM for two state dumps a second apart, then stop it."""
     print("soak: %s: asking the VMM for a state dump (SIGUSR1)" % why,
           flush=True)
-    for _ in range(2):
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGUSR1)
-            time.sleep(1.5)
+    vmm_dump.ask(proc)
     if proc.poll() is None:
         stop(proc, signal.SIGTERM)
 

@@ -10,7 +10,8 @@ import vmm_dump  # noqa: E402
 
 def dump(status=0, resent=0, rx=(100, 90, 90), tx=(50, 50, 50, 50),
          pin="vector 0x21 mask 0", lapic="isr none irr none",
-         ppr="0x10", iflag=1, pending_data=0, tx_paused=0):
+         ppr="0x10", iflag=1, pending_data=0, tx_paused=0,
+         rip="0xffffffff811fd995", mp_state=0):
     """A dump of a VMM whose vsock device (IRQ 6) is in the given state:
     rx = (guest avail_idx, last_avail, used_idx), tx = (guest avail_idx,
     last_avail, used_idx, signalled_used)."""
@@ -38,13 +39,14 @@ def dump(status=0, resent=0, rx=(100, 90, 90), tx=(50, 50, 50, 50),
         "popped 4 lent 0 | tx chains held 0 | pending rx: rst 0 ctrl 0 "
         "data %d credit 0 held 0 | tx paused %d | transport resets 0 "
         "event pending 0" % (pending_data, tx_paused),
-        "dump: vcpu0 rip 0xffffffff811fd995 rsp 0xffffffff81803eb0 "
-        "rflags 0x%x (IF %d) mp_state 0" % (0x246 if iflag else 0x46,
-                                            iflag),
+        "dump: vcpu0 rip %s rsp 0xffffffff81803eb0 rflags 0x%x (IF %d) "
+        "mp_state %d" % (rip, 0x246 if iflag else 0x46, iflag, mp_state),
         "dump: vcpu0 lapic tpr 0x10 ppr %s %s | injecting 0 nr 0x00 "
         "shadow 0 nmi_pending 0" % (ppr, lapic),
     ]) + "\n"
 
+
+STUCK = "0xffffffffc043d20c"  # where the guest kernel maps nothing
 
 CASES = [
     ("idle", dump(), "idle"),
@@ -70,6 +72,22 @@ CASES = [
     ("raised and re-sent, in no local APIC",
      dump(status=1, resent=9), "bed"),
     ("no dump at all", "vmm: error: something\n", "unknown"),
+    # Two dumps: a vCPU that did not move with an interrupt it never took.
+    ("vCPU at one RIP with a vector pending in both dumps",
+     dump(lapic="isr none irr 0xec", ppr="0x00", rip=STUCK) * 2, "bed"),
+    ("vCPU that moved between the dumps",
+     dump(lapic="isr none irr 0xec", rip=STUCK) +
+     dump(lapic="isr none irr 0xec"), "idle"),
+    ("vCPU at one RIP, nothing pending the second time",
+     dump(lapic="isr none irr 0xec", rip=STUCK) + dump(rip=STUCK), "idle"),
+    ("vCPU at one RIP, the vector behind its priority",
+     dump(lapic="isr none irr 0xec", ppr="0xe0", rip=STUCK) * 2, "idle"),
+    ("halted vCPU at one RIP", dump(lapic="isr none irr 0xec",
+                                    mp_state=3) * 2, "idle"),
+    ("vCPU at one RIP with interrupts off",
+     dump(lapic="isr none irr 0xec", iflag=0, rip=STUCK) * 2, "idle"),
+    ("one dump of a vCPU with a vector pending",
+     dump(lapic="isr none irr 0xec", rip=STUCK), "idle"),
 ]
 
 

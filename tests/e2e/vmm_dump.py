@@ -8,16 +8,21 @@ guest with RX buffers free), "guest" (the device has signalled and the
 interrupt reached the guest, which does not take it: the line masked,
 the vector held in service or behind the priority, or interrupts off), "bed"
 (the interrupt is raised and re-sent but is in no local APIC, or sits
-there with nothing holding it back: KVM below us lost it), "idle" (the
+there with nothing holding it back: KVM below us lost it; or a vCPU ran
+at one RIP in the last two dumps with interrupts on and the same vector
+requested above its priority: KVM below us never injected it), "idle" (the
 device has nothing to do and nothing unacknowledged: the guest program
 or the host half sends nothing) or "unknown" (no complete dump).
 
 A TX interrupt may wait up to 1 ms for company (README, "Few
 interrupts"), so a single dump can catch TX entries not yet signalled;
-a stalled VMM is dumped twice, 1.5 s apart, and the last dump counts.
+a stalled VMM is dumped twice, 1.5 s apart (ask()), and the last dump
+counts; the one before it only shows a vCPU that did not move.
 """
 
 import re
+import signal
+import time
 
 # One pattern per kind of dump line the verdict reads.
 PATTERNS = {k: re.compile(v) for k, v in {
@@ -27,7 +32,8 @@ PATTERNS = {k: re.compile(v) for k, v in {
              r"(\d+) used_idx (\d+) signalled_used (\d+)( \(invalid\))?"
              r" .*\| guest: avail_idx (\d+) ",
     "pin": r"^dump: ioapic pin (\d+) vector 0x([0-9a-f]+) mask (\d) ",
-    "vcpu": r"^dump: vcpu(\d+) rip (0x[0-9a-f]+) .*\(IF (\d)\) ",
+    "vcpu": r"^dump: vcpu(\d+) rip (0x[0-9a-f]+) .*\(IF (\d)\) "
+            r"mp_state (\d+)",
     "lapic": r"^dump: vcpu(\d+) lapic tpr 0x[0-9a-f]+ ppr 0x([0-9a-f]+) "
              r"isr((?: 0x[0-9a-f]+| none)+) irr((?: 0x[0-9a-f]+| none)+) \|",
     "vsock": r"^dump: vsock active 1 .*pending rx: rst (\d+) ctrl (\d+) "
@@ -35,27 +41,71 @@ PATTERNS = {k: re.compile(v) for k, v in {
 }.items()}
 
 
-def last_dump(err):
-    """The lines of the last complete dump in `err` (a dump starts with
-    its exit counts), or []."""
+def ask(proc, times=2, pause=1.5):
+    """Have the running VMM `proc` write its state dump `times` times,
+    `pause` s apart."""
+    for _ in range(times):
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(pause)
+
+
+def dumps(err):
+    """The lines of each complete dump in `err` (a dump starts with its
+    exit counts), oldest first."""
     lines = [ln for ln in err.splitlines() if ln.startswith("dump: ")]
     starts = [i for i, ln in enumerate(lines)
               if ln.startswith("dump: exits_") and
               (i == 0 or not lines[i - 1].startswith("dump: exits_"))]
-    return lines[starts[-1]:] if starts else []
+    return [lines[a:b] for a, b in zip(starts, starts[1:] + [len(lines)])]
 
 
 def vectors(field):
     return {int(v, 16) for v in field.split() if v != "none"}
 
 
-def verdict(err):
+def parse(lines):
+    """Each kind of PATTERNS line in one dump: kind -> [groups]."""
     found = {k: [] for k in PATTERNS}
-    for ln in last_dump(err):
+    for ln in lines:
         for kind, rx in PATTERNS.items():
             m = rx.match(ln)
             if m:
                 found[kind].append(m.groups())
+    return found
+
+
+def stuck_vcpu(before, after):
+    """Why a vCPU counts as stuck below us in two dumps (parse()d), or
+    None: runnable at the same RIP in both, interrupts on, and a vector
+    requested above its priority in both. A guest that spins takes its
+    interrupts between the dumps and is seldom caught with one pending;
+    with the same one pending at the same RIP twice, KVM below us does
+    not inject (seen in the nested bed, with the RIP where the guest
+    kernel maps nothing)."""
+    def state(found):
+        vcpus = {int(g[0]): (g[1], g[2] == "1", g[3] == "0")
+                 for g in found["vcpu"]}
+        return {int(g[0]): vcpus[int(g[0])] + (int(g[1], 16),
+                                                vectors(g[2]),
+                                                vectors(g[3]))
+                for g in found["lapic"] if int(g[0]) in vcpus}
+    old, new = state(before), state(after)
+    for cpu, (rip, intr, runnable, ppr, isr, irr) in sorted(new.items()):
+        if cpu not in old or not (intr and runnable) or old[cpu][0] != rip:
+            continue
+        ahead = max([ppr >> 4] + [v >> 4 for v in isr])
+        pending = [v for v in irr & old[cpu][5] if v >> 4 > ahead]
+        if pending:
+            return ("vcpu%d runnable at %s in both dumps, interrupts on, "
+                    "vector 0x%02x requested above PPR 0x%02x and never "
+                    "injected" % (cpu, rip, max(pending), ppr))
+    return None
+
+
+def verdict(err):
+    every = dumps(err)
+    found = parse(every[-1] if every else [])
     devs = {g[0]: (int(g[1]), int(g[2], 16), int(g[3]))
             for g in found["dev"]}
     queues = [(g[0], int(g[1]), int(g[2]), int(g[3]), int(g[4]),
@@ -119,5 +169,8 @@ def verdict(err):
             if name == "virtio-vsock" and q == 0 and avail != last_avail:
                 return "device", ("virtio-vsock: replies or data pending "
                                   "for the guest with RX buffers free")
+    stuck = len(every) > 1 and stuck_vcpu(parse(every[-2]), found)
+    if stuck:
+        return "bed", stuck
     return "idle", ("every used entry signalled and acknowledged, no guest "
                     "TX waiting: nobody is sending")

@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 
+import vmm_dump
 import vsock_protocol as proto
 
 IO_TIMEOUT = 300  # per socket operation: nothing here may hang
@@ -384,6 +385,8 @@ def boot(vmm, kernel, vmm_args=(), tests="vsock", steps="", size=1 << 20,
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
+            # Two state dumps first: what the hang waits on (verdict()).
+            vmm_dump.ask(proc)
             proc.kill()
             out, err = proc.communicate()
             timed_out = True
