@@ -102,6 +102,23 @@ static void reset_locked(struct virtio_mmio *m)
 	m->interrupt_status = 0;
 }
 
+/*
+ * ACKs without an exit (host.take_acks) carry no time: we only learn of
+ * them when we take them. The driver (Linux's vm_interrupt()) reads the
+ * status, writes the ACK, and only then looks at every queue, so an ACK
+ * written after a raise published its used entries covers that raise. So
+ * a raise takes the ACKs after publishing and before its edge, and drops
+ * them (older ones cover only earlier raises; newer ones would have
+ * cleared what it just set, and its edge brings another); whatever a
+ * later check takes was written after every raise's entries, and clears
+ * the bit. A raise on a thread that cannot take them leaves the next
+ * check unsure: that one clears nothing, so at worst a needless edge.
+ */
+static int take_acks(struct virtio_mmio *m)
+{
+	return m->host.take_acks ? m->host.take_acks(m->host.opaque) : 0;
+}
+
 static void raise_locked(struct virtio_mmio *m, uint32_t why)
 {
 	m->interrupt_status |= why;
@@ -109,11 +126,25 @@ static void raise_locked(struct virtio_mmio *m, uint32_t why)
 	/* The driver's handler may read the status without an exit: it must
 	 * be in the window before the edge. */
 	publish_reg_locked(m, VIRTIO_MMIO_INTERRUPT_STATUS);
+	if (take_acks(m) < 0)
+		m->acks_unsure = true;
 	m->host.irq(m->host.opaque);
+}
+
+/* Apply the ACKs that came without an exit since the last raise. */
+static void settle_acks_locked(struct virtio_mmio *m)
+{
+	int acked = take_acks(m);
+
+	if (acked > 0 && !m->acks_unsure)
+		m->interrupt_status &= ~VIRTIO_MMIO_INT_VRING;
+	if (acked >= 0)
+		m->acks_unsure = false;
 }
 
 void virtio_mmio_check_irq(struct virtio_mmio *m)
 {
+	settle_acks_locked(m);
 	if (!m->interrupt_status || !(m->status & VIRTIO_STATUS_DRIVER_OK)) {
 		m->unacked_checks = 0;
 		return;
@@ -228,6 +259,7 @@ void virtio_mmio_dump(struct virtio_mmio *m, FILE *f)
 	 * line (a vCPU's dump) lands in the middle. After the transport lock,
 	 * in the order a log call made under that lock takes them.
 	 */
+	settle_acks_locked(m); /* the status the driver has left */
 	flockfile(f);
 	fprintf(f, "dump: %s irq %u status 0x%x interrupt_status 0x%x "
 		"features 0x%llx config_irqs %llu irqs_resent %llu\n",

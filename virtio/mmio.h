@@ -112,6 +112,14 @@ struct virtio_mmio_host {
 	/* Deliver a queue notification to the device again later, from the
 	 * event loop (used when a device stops early to stay fair). */
 	void (*requeue)(void *opaque, unsigned int q);
+	/*
+	 * Take the driver's acknowledgements of used-buffer interrupts that
+	 * came without an exit (KVM counts its InterruptACK writes of
+	 * VIRTIO_MMIO_INT_VRING in an eventfd): 1 if any came since the last
+	 * call, 0 if none, -1 if this thread cannot look (then they are
+	 * kept for the next call). NULL: every ACK comes through the bus.
+	 */
+	int (*take_acks)(void *opaque);
 	void *opaque;
 	unsigned int line; /* the interrupt line's number, for the dump */
 };
@@ -159,6 +167,7 @@ struct virtio_mmio {
 	uint64_t irqs_config; /* config-change interrupts raised */
 	unsigned int unacked_checks; /* virtio_mmio_check_irq() calls since
 				       the last raise or ACK */
+	bool acks_unsure; /* a raise could not take the ACKs before it */
 	uint64_t irqs_resent; /* edges sent again for an unacked status */
 	uint32_t *window; /* VIRTIO_MMIO_SIZE bytes, page-aligned */
 	struct log_ratelimit rl;
@@ -199,7 +208,8 @@ void virtio_mmio_requeue(struct virtio_mmio *m, unsigned int q);
  * acknowledged by two consecutive calls is raised again. The status bits
  * stay set until the driver's ACK, so a second edge is always harmless,
  * and it undoes an edge lost on its way to the driver, which would
- * otherwise wait forever for it.
+ * otherwise wait forever for it. ACKs that came without an exit
+ * (host.take_acks) are taken here.
  */
 void virtio_mmio_check_irq(struct virtio_mmio *m);
 /*

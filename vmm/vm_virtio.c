@@ -51,6 +51,50 @@ static void host_irq(void *opaque)
 		pulse_irq(vv);
 }
 
+/* The ACKs KVM counted without an exit (virtio_mmio_host.take_acks):
+ * the event loop thread reads the count; vCPU threads may not read. */
+static int host_take_acks(void *opaque)
+{
+	struct vm_virtio *vv = opaque;
+	uint64_t n;
+
+	if (!evloop_on_thread(&vv->vm->loop))
+		return -1;
+	return read(vv->ack_efd, &n, sizeof(n)) == (ssize_t)sizeof(n);
+}
+
+/*
+ * The driver's InterruptACK of a used-buffer interrupt (the value
+ * VIRTIO_MMIO_INT_VRING, nearly every ACK) goes to an ioeventfd: KVM
+ * counts it and resumes the guest, with no exit to us (one per interrupt
+ * before); virtio/mmio.c takes the count when it next raises or checks.
+ * Other values (a config change's) still exit. Without it every ACK
+ * exits, as before.
+ */
+static void ack_without_exit(struct vm *vm, struct vm_virtio *vv,
+			     struct virtio_mmio_host *host)
+{
+	struct kvm_ioeventfd io = {
+		.datamatch = VIRTIO_MMIO_INT_VRING,
+		.addr = vv->mdev->base + VIRTIO_MMIO_INTERRUPT_ACK,
+		.len = 4,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+	};
+
+	vv->ack_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vv->ack_efd < 0)
+		return;
+	io.fd = vv->ack_efd;
+	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0) {
+		log_debug("%s: ACKs exit (KVM_IOEVENTFD: %s)", vv->mdev->name,
+			  strerror(errno));
+		close(vv->ack_efd);
+		vv->ack_efd = -1;
+		return;
+	}
+	host->take_acks = host_take_acks;
+}
+
 static void host_requeue(void *opaque, unsigned int q)
 {
 	struct vm_virtio *vv = opaque;
@@ -159,6 +203,8 @@ int vm_virtio_create(struct vm *vm, struct vm_virtio *vv,
 	vv->mdev = d;
 	for (i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
 		vv->q[i].efd = -1;
+	vv->ack_efd = -1;
+	ack_without_exit(vm, vv, &host);
 	ret = virtio_mmio_create(&vv->mmio, cfg, &vm->mem, &host);
 	if (ret)
 		return ret;
@@ -220,6 +266,8 @@ void vm_virtio_destroy(struct vm_virtio *vv)
 	for (i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
 		if (vv->q[i].efd >= 0)
 			close(vv->q[i].efd);
+	if (vv->ack_efd >= 0)
+		close(vv->ack_efd);
 	virtio_mmio_destroy(vv->mmio);
 	memset(vv, 0, sizeof(*vv));
 }

@@ -33,6 +33,7 @@ struct vm_virtio {
 	unsigned int nr_queues;
 	struct evloop_after irq_after; /* an edge due after this pass */
 	struct vm_virtio_queue q[VIRTIO_MMIO_MAX_QUEUES];
+	int ack_efd; /* the driver's used-buffer ACKs, counted by KVM; -1 */
 	struct evloop_op irq_check_op;
 	struct __kernel_timespec irq_check_ts;
 	struct log_ratelimit rl;

@@ -85,6 +85,22 @@ static void host_irq(void *opaque)
 	status_at_irq = window_word(VIRTIO_MMIO_INTERRUPT_STATUS);
 }
 
+/* KVM's count of ACKs written without an exit, and whether the calling
+ * thread may read it (host.take_acks). */
+static unsigned int kvm_acks;
+static bool acks_readable;
+
+static int host_take_acks(void *opaque)
+{
+	int any = kvm_acks > 0;
+
+	(void)opaque;
+	if (!acks_readable)
+		return -1;
+	kvm_acks = 0;
+	return any;
+}
+
 static void host_requeue(void *opaque, unsigned int q)
 {
 	(void)opaque;
@@ -100,9 +116,12 @@ static void setup(void)
 		.nr_queues = 3, .queue_max = 64, .ops = &ops, .dev = &dev,
 	};
 	struct virtio_mmio_host host = { .irq = host_irq,
-					 .requeue = host_requeue };
+					 .requeue = host_requeue,
+					 .take_acks = host_take_acks };
 
 	test_log_install();
+	kvm_acks = 0;
+	acks_readable = true;
 	memset(&gm, 0, sizeof(gm));
 	fake_mem_add(&gm, 0, RAM_SIZE);
 	memset(&dev, 0, sizeof(dev));
@@ -508,6 +527,103 @@ START_TEST(create_validates_config)
 }
 END_TEST
 
+/* A live device with one used buffer signalled on queue 0. */
+static void raise_used(void)
+{
+	struct vq *vq = virtio_mmio_queue(m, 0);
+
+	ck_assert_int_eq(vq_push(vq, 3, 10), 0);
+	virtio_mmio_signal_used(m, 0);
+}
+
+static void check_irq(void)
+{
+	pthread_mutex_lock(&m->lock);
+	virtio_mmio_check_irq(m);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void go_live(void)
+{
+	negotiate(0);
+	setup_queue(0, 16);
+	wr(VIRTIO_MMIO_STATUS, OK_STATUS | VIRTIO_STATUS_DRIVER_OK);
+}
+
+START_TEST(ack_without_exit_clears_at_the_check)
+{
+	go_live();
+	raise_used();
+	ck_assert_uint_eq(irqs, 1);
+	kvm_acks++; /* the driver's handler after the edge */
+	check_irq();
+	ck_assert_uint_eq(m->interrupt_status, 0);
+	check_irq();
+	check_irq();
+	check_irq();
+	ck_assert_uint_eq(irqs, 1); /* acknowledged: never sent again */
+	ck_assert_uint_eq(m->irqs_resent, 0);
+}
+END_TEST
+
+/* After one raise whose ACK the checks cannot trust: the bit stays, the
+ * edge goes again after two checks, and the driver's ACK of that one
+ * clears it for good. */
+static void sent_again_then_settled(void)
+{
+	check_irq();
+	ck_assert_uint_eq(m->interrupt_status, VIRTIO_MMIO_INT_VRING);
+	check_irq();
+	ck_assert_uint_eq(irqs, 2); /* sent again after two checks */
+	kvm_acks++; /* now the driver answers */
+	check_irq();
+	ck_assert_uint_eq(m->interrupt_status, 0);
+	check_irq();
+	check_irq();
+	ck_assert_uint_eq(irqs, 2);
+}
+
+/* An ACK already counted when a raise publishes may be older than the
+ * raise: it must not stand for the raise's own, or an edge lost below
+ * us would never be sent again. */
+START_TEST(ack_before_a_raise_does_not_cover_it)
+{
+	go_live();
+	kvm_acks++;
+	raise_used();
+	sent_again_then_settled();
+}
+END_TEST
+
+/* A raise on a thread that cannot take the ACKs (a vCPU's): the next
+ * check cannot tell old ones from new, clears nothing, and the edge sent
+ * again settles it. */
+START_TEST(raise_that_cannot_take_acks_is_settled_by_a_second_edge)
+{
+	go_live();
+	acks_readable = false;
+	kvm_acks++;
+	raise_used();
+	acks_readable = true;
+	sent_again_then_settled();
+}
+END_TEST
+
+/* A config change's status is acknowledged through the bus (only the
+ * used-buffer value goes to the ioeventfd): counted ACKs leave it. */
+START_TEST(counted_acks_leave_config_status)
+{
+	go_live();
+	raise_used();
+	virtio_mmio_config_changed(m);
+	kvm_acks++;
+	check_irq();
+	ck_assert_uint_eq(m->interrupt_status, VIRTIO_MMIO_INT_CONFIG);
+	wr(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_CONFIG);
+	ck_assert_uint_eq(m->interrupt_status, 0);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("mmio");
@@ -541,6 +657,11 @@ static Suite *suite(void)
 	tcase_add_test(queues, bad_queue_sel_writes_ignored);
 	tcase_add_test(queues, notify_reaches_device_only_when_live);
 	tcase_add_test(queues, used_buffers_interrupt_and_ack);
+	tcase_add_test(queues, ack_without_exit_clears_at_the_check);
+	tcase_add_test(queues, ack_before_a_raise_does_not_cover_it);
+	tcase_add_test(queues,
+		       raise_that_cannot_take_acks_is_settled_by_a_second_edge);
+	tcase_add_test(queues, counted_acks_leave_config_status);
 	suite_add_tcase(s, queues);
 	return s;
 }
