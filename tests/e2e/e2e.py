@@ -531,9 +531,8 @@ def vsock_boot(vmm, kernel, vmm_args, tests, status, wrap=(), steps=None):
                        timeout=BOOT_TIMEOUT, wrap=wrap)
     show(b)
     if b.timed_out:
-        side, why = vmm_dump.verdict(b.stderr)
-        check(False, "vmm finished within %d s (killed; the stall is "
-              "%s-side: %s)" % (BOOT_TIMEOUT, side, why))
+        check(False, "vmm finished within %d s (killed; %s)" % (
+            BOOT_TIMEOUT, vmm_dump.said(b.stderr)))
         return None
     check(b.init_uptime is not None, "init marker seen")
     for name in (steps.split(",") if steps else proto.VT_STEPS):
@@ -1177,7 +1176,7 @@ def case_soak(vmm, top, cpus="1", fmt="bzImage"):
         print("--- VMM stderr:")
         print(err)
         if stalled:
-            print("soak: the stall is %s-side: %s" % vmm_dump.verdict(err))
+            print("soak: " + vmm_dump.said(err))
     check(not stalled, "no stall (%s)" % (stalled or "every round in time"))
     check(not host.errors, "host servers saw every byte right (%s)" % (
         host.errors[:3] or "ok"))

@@ -103,6 +103,17 @@ def stuck_vcpu(before, after):
     return None
 
 
+# How the tests print a verdict; tools/bed-retry reruns a test whose
+# output says STALL % "bed".
+STALL = "the stall is %s-side"
+
+
+def said(err):
+    """verdict(err) as the tests print it."""
+    side, why = verdict(err)
+    return "%s: %s" % (STALL % side, why)
+
+
 def verdict(err):
     every = dumps(err)
     found = parse(every[-1] if every else [])
