@@ -64,6 +64,33 @@ static int host_take_acks(void *opaque)
 }
 
 /*
+ * A new eventfd that KVM signals, with no exit to us, when the guest
+ * writes the 32-bit `value` to the register at `off` of the device's
+ * window; the fd, or -errno.
+ */
+static int ioeventfd(struct vm *vm, struct vm_virtio *vv, uint64_t off,
+		     uint32_t value)
+{
+	struct kvm_ioeventfd io = {
+		.datamatch = value,
+		.addr = vv->mdev->base + off,
+		.len = 4,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+	};
+	int ret;
+
+	io.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (io.fd < 0)
+		return -errno;
+	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0) {
+		ret = -errno;
+		close(io.fd);
+		return ret;
+	}
+	return io.fd;
+}
+
+/*
  * The driver's InterruptACK of a used-buffer interrupt (the value
  * VIRTIO_MMIO_INT_VRING, nearly every ACK) goes to an ioeventfd: KVM
  * counts it and resumes the guest, with no exit to us (one per interrupt
@@ -74,24 +101,15 @@ static int host_take_acks(void *opaque)
 static void ack_without_exit(struct vm *vm, struct vm_virtio *vv,
 			     struct virtio_mmio_host *host)
 {
-	struct kvm_ioeventfd io = {
-		.datamatch = VIRTIO_MMIO_INT_VRING,
-		.addr = vv->mdev->base + VIRTIO_MMIO_INTERRUPT_ACK,
-		.len = 4,
-		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
-	};
+	int fd = ioeventfd(vm, vv, VIRTIO_MMIO_INTERRUPT_ACK,
+			   VIRTIO_MMIO_INT_VRING);
 
-	vv->ack_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (vv->ack_efd < 0)
-		return;
-	io.fd = vv->ack_efd;
-	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0) {
+	if (fd < 0) {
 		log_debug("%s: ACKs exit (KVM_IOEVENTFD: %s)", vv->mdev->name,
-			  strerror(errno));
-		close(vv->ack_efd);
-		vv->ack_efd = -1;
+			  strerror(-fd));
 		return;
 	}
+	vv->ack_efd = fd;
 	host->take_acks = host_take_acks;
 }
 
@@ -213,26 +231,17 @@ int vm_virtio_create(struct vm *vm, struct vm_virtio *vv,
 
 	for (i = 0; i < vv->nr_queues; i++) {
 		struct vm_virtio_queue *q = &vv->q[i];
-		struct kvm_ioeventfd io = {
-			.datamatch = i,
-			.addr = d->base + VIRTIO_MMIO_QUEUE_NOTIFY,
-			.len = 4,
-			.flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
-		};
 
 		q->vv = vv;
 		q->index = i;
 		q->op.handler = on_notify;
-		q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (q->efd < 0)
-			return -errno;
-		io.fd = q->efd;
-		if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0) {
-			ret = -errno;
+		ret = ioeventfd(vm, vv, VIRTIO_MMIO_QUEUE_NOTIFY, i);
+		if (ret < 0) {
 			log_err("%s: KVM_IOEVENTFD failed: %s", d->name,
-				strerror(errno));
+				strerror(-ret));
 			return ret;
 		}
+		q->efd = ret;
 	}
 	map_read_window(vm, vv);
 	ret = bus_register(&vm->mmio_bus, d->base, d->size, &virtio_mmio_bus_ops,
