@@ -96,6 +96,7 @@ struct vsock_dev {
 	uint64_t tx_signal_delay_ns; /* ...for at most this long */
 	struct vsock_timer tx_signal_timer; /* its deadline */
 	uint64_t tx_quiet_since; /* TX notifications off since (0: on) */
+	uint64_t tx_quiet_ns; /* ...for at most this long */
 	struct vsock_timer tx_quiet_timer; /* ...and on again by then */
 
 	const struct vsock_backend_ops *be_ops;
@@ -652,7 +653,7 @@ static void tx_process(struct vsock_dev *d)
  * it). Every pass looks at the TX ring (vsock_dev_process), so what the
  * driver posts meanwhile (Linux: a credit update each time a reader
  * empties its socket) is taken at the next pass without a notification,
- * a VM exit each. Notifications stay off for at most VSOCK_TX_QUIET_NS;
+ * a VM exit each. Notifications stay off for at most tx_quiet_ns;
  * while only waiting for RX buffers, a timer keeps that bound should the
  * driver post none. (A receive in flight needs no timer: a round trip's
  * request costs none.)
@@ -668,9 +669,9 @@ static void tx_notify(struct vsock_dev *d)
 	if (receiving || vsock_muxer_pending(&d->mx, VSOCK_RX_DATA)) {
 		if (!d->tx_quiet_since)
 			d->tx_quiet_since = now;
-		if (now - d->tx_quiet_since < VSOCK_TX_QUIET_NS &&
+		if (now - d->tx_quiet_since < d->tx_quiet_ns &&
 		    (receiving ||
-		     !timer_arm(d, &d->tx_quiet_timer, VSOCK_TX_QUIET_NS)))
+		     !timer_arm(d, &d->tx_quiet_timer, d->tx_quiet_ns)))
 			return;
 	}
 	d->tx_quiet_since = 0;
@@ -1053,6 +1054,8 @@ int vsock_dev_create(struct vsock_dev **out, const struct vsock_config *cfg,
 	d->kick_efd = -1;
 	d->reset_done_ok = !util_cond_init_monotonic(&d->reset_done);
 	d->tx_signal_delay_ns = vsock_tx_signal_delay_ns(cfg);
+	d->tx_quiet_ns = cfg->tx_quiet_ns ? cfg->tx_quiet_ns
+					 : VSOCK_TX_QUIET_NS;
 	d->kick_op.handler = on_kick;
 	d->tick_op.handler = on_tick;
 	d->held_timer.op.handler = on_pass_timer;

@@ -110,6 +110,7 @@ struct vsock_config {
 	uint32_t pcap_snaplen;
 	struct vsock_fault fault; /* --vsock-fault */
 	uint64_t tx_signal_delay_ns; /* 0: VSOCK_TX_SIGNAL_DELAY_NS */
+	uint64_t tx_quiet_ns; /* 0: VSOCK_TX_QUIET_NS */
 	/* NULL: host sockets on io_uring; tests put a fake here. */
 	const struct vsock_backend_ops *backend;
 };
