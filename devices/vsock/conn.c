@@ -123,6 +123,7 @@ static enum vsock_conn_action recv_established(struct vsock_conn *c,
 			 */
 			c->state = VSOCK_CONN_CLOSED;
 			c->want = VSOCK_WANT_RST;
+			c->guest_closed = true;
 			c->deadline_ns = 0;
 			return VSOCK_ACT_CLOSE;
 		}
@@ -178,6 +179,7 @@ enum vsock_conn_action vsock_conn_recv(struct vsock_conn *c,
 			/* Both sides closed at once: end it with an RST. */
 			c->state = VSOCK_CONN_CLOSED;
 			c->want = VSOCK_WANT_RST;
+			c->guest_closed = true;
 			c->deadline_ns = 0;
 			return VSOCK_ACT_CLOSE;
 		}

@@ -82,6 +82,9 @@ struct vsock_conn {
 
 	uint32_t peer_shutdown; /* VSOCK_SHUTDOWN_* received */
 	bool host_eof; /* the host peer sends no more */
+	/* The guest shut down both ways: the RST that ends the connection
+	 * only acknowledges (nobody in the guest waits for it). */
+	bool guest_closed;
 	uint64_t deadline_ns; /* 0: no timer */
 	uint64_t timeout_ns;
 };

@@ -84,6 +84,7 @@ struct vsock_dev {
 	uint64_t rx_idle, rx_roomy, rx_spare;
 	uint64_t rx_heads[VSOCK_QUEUE_MAX / 64];
 	bool used[VSOCK_NR_QUEUES]; /* pushed since the last signal */
+	bool rx_urgent; /* ...and on RX, something the guest waits for */
 
 	struct vsock_fault fault; /* --vsock-fault; the delays are the muxer's */
 	bool event_pending; /* a TRANSPORT_RESET waits for an event buffer */
@@ -92,9 +93,10 @@ struct vsock_dev {
 	uint64_t held_max_wait; /* the shortest delay of a held packet */
 	struct vsock_timer held_timer; /* the muxer's next held packet */
 	struct vsock_timer reset_timer; /* reset_due */
-	bool tx_signal_due; /* TX used entries wait to share an interrupt */
-	uint64_t tx_signal_delay_ns; /* ...for at most this long */
-	struct vsock_timer tx_signal_timer; /* its deadline */
+	uint32_t signal_due; /* queues whose used entries wait to share an
+				interrupt (1 << queue) */
+	uint64_t signal_delay_ns; /* ...for at most this long */
+	struct vsock_timer signal_timer; /* its deadline */
 	uint64_t tx_quiet_since; /* TX notifications off since (0: on) */
 	uint64_t tx_quiet_ns; /* ...for at most this long */
 	struct vsock_timer tx_quiet_timer; /* ...and on again by then */
@@ -218,33 +220,42 @@ static int timer_arm(struct vsock_dev *d, struct vsock_timer *t,
 		     uint64_t delay_ns);
 
 /*
- * TX used entries give the driver its buffers back: with them the guest
- * gets ring room (and Linux counts the bytes as gone from SIOCOUTQ and
- * reports zero-copy completions), nothing a round trip waits for. So
- * when a pass has used TX alone, its interrupt waits up to
- * tx_signal_delay_ns (VSOCK_TX_SIGNAL_DELAY_NS) to go out with the next
- * RX or event interrupt (a round trip's reply, the next data): one
- * interrupt, and the driver's two register exits, instead of two. Only
- * with EVENT_IDX, and it goes at once when VSOCK_TX_SIGNAL_BATCH entries
- * have been used since the last TX signal decision, so a sender never
- * runs short of ring, or when the timer cannot be armed.
+ * Used entries nobody waits for: TX ones give the driver its buffers
+ * back (the guest gets ring room, and Linux counts the bytes as gone from
+ * SIOCOUTQ and reports zero-copy completions), and an RX packet may be
+ * the RST that ends a connection the guest closed (its close() returned
+ * long ago). So when a pass has used only such entries, its interrupt
+ * waits up to signal_delay_ns (VSOCK_SIGNAL_DELAY_NS) to go out with the
+ * next one somebody waits for (a round trip's reply, the next data, the
+ * next connection's RESPONSE): one interrupt, and the driver's two
+ * register exits, instead of two. Only with EVENT_IDX, and it goes at
+ * once when VSOCK_SIGNAL_BATCH entries of a queue have been used since
+ * its last signal decision, so the driver never runs short of ring, or
+ * when the timer cannot be armed.
  */
-#define VSOCK_TX_SIGNAL_BATCH(size) ((size) / 4u)
+#define VSOCK_SIGNAL_BATCH(size) ((size) / 4u)
 
-static bool tx_signal_may_wait(struct vsock_dev *d)
+static bool signal_may_wait(struct vsock_dev *d, uint32_t mask)
 {
-	const struct vq *vq = virtio_mmio_queue(d->mmio, VSOCK_QUEUE_TX);
+	unsigned int q;
 
-	return vq && vq->event_idx && vq->signalled_used_valid &&
-	       (uint16_t)(vq->used_idx - vq->signalled_used) <
-		       VSOCK_TX_SIGNAL_BATCH(vq->size);
+	for (q = 0; q < VSOCK_NR_QUEUES; q++) {
+		const struct vq *vq = virtio_mmio_queue(d->mmio, q);
+
+		if (!(mask & 1u << q))
+			continue;
+		if (!vq || !vq->event_idx || !vq->signalled_used_valid ||
+		    (uint16_t)(vq->used_idx - vq->signalled_used) >=
+			    VSOCK_SIGNAL_BATCH(vq->size))
+			return false;
+	}
+	return true;
 }
 
 /* One interrupt per pass at most, whichever queues were used. */
 static void signal_used(struct vsock_dev *d)
 {
-	const uint32_t tx = 1u << VSOCK_QUEUE_TX;
-	uint32_t mask = 0;
+	uint32_t mask = 0, lazy = 1u << VSOCK_QUEUE_TX;
 	unsigned int q;
 
 	for (q = 0; q < VSOCK_NR_QUEUES; q++) {
@@ -252,17 +263,19 @@ static void signal_used(struct vsock_dev *d)
 			mask |= 1u << q;
 		d->used[q] = false;
 	}
-	if (mask == tx && tx_signal_may_wait(d) &&
-	    !timer_arm(d, &d->tx_signal_timer, d->tx_signal_delay_ns)) {
-		d->tx_signal_due = true;
+	if (!d->rx_urgent)
+		lazy |= 1u << VSOCK_QUEUE_RX;
+	d->rx_urgent = false;
+	if (mask && !(mask & ~lazy) && signal_may_wait(d, mask) &&
+	    !timer_arm(d, &d->signal_timer, d->signal_delay_ns)) {
+		d->signal_due |= mask;
 		return;
 	}
-	if (mask && d->tx_signal_due)
-		mask |= tx;
-	if (mask & tx)
-		d->tx_signal_due = false;
-	if (mask)
-		virtio_mmio_signal_used_mask(d->mmio, mask);
+	if (!mask)
+		return;
+	mask |= d->signal_due;
+	d->signal_due = 0;
+	virtio_mmio_signal_used_mask(d->mmio, mask);
 }
 
 static void push(struct vsock_dev *d, unsigned int q, uint16_t head,
@@ -320,7 +333,8 @@ static void vsock_dev_sync(struct vsock_dev *d)
 			rxb_set_popped(d, &d->rxbufs[i], false);
 	drop_connections(d);
 	memset(d->used, 0, sizeof(d->used));
-	d->tx_signal_due = false;
+	d->signal_due = 0;
+	d->rx_urgent = false;
 	d->tx_quiet_since = 0;
 	d->event_pending = d->event_waited = false;
 }
@@ -338,8 +352,10 @@ static bool rxbuf_load(struct vsock_dev *d, struct vsock_rxbuf *rb,
 	return !ret;
 }
 
+/* An RX packet goes to the guest; `lazy`: nobody waits for it
+ * (vsock_rx.lazy, signal_used()). */
 static void rx_complete(struct vsock_dev *d, struct vsock_rxbuf *rb,
-			const struct vsock_hdr *h)
+			const struct vsock_hdr *h, bool lazy)
 {
 	vsock_rxbuf_write_hdr(rb, h);
 	if (d->pcap) {
@@ -350,6 +366,8 @@ static void rx_complete(struct vsock_dev *d, struct vsock_rxbuf *rb,
 						  VSOCK_RX_MAX_SEGS));
 	}
 	push(d, VSOCK_QUEUE_RX, rb->head, VSOCK_HDR_SIZE + h->len);
+	if (!lazy)
+		d->rx_urgent = true;
 	rxb_set_popped(d, rb, false);
 	d->stats.rx_packets++;
 	if (h->op == VSOCK_OP_RW)
@@ -473,7 +491,7 @@ static bool rx_fill(void *arg)
 			}
 			return true; /* keep the buffer for later */
 		case VSOCK_RX_PACKET:
-			rx_complete(d, rb, &rx.hdr);
+			rx_complete(d, rb, &rx.hdr, rx.lazy);
 			break;
 		case VSOCK_RX_PAYLOAD:
 			rx_payload(d, vq, &rx, rb);
@@ -506,7 +524,7 @@ static void rx_return(void *opaque, struct vsock_rxbuf *rb,
 		return;
 	}
 	if (h && n)
-		rx_complete(d, rb, h);
+		rx_complete(d, rb, h, false);
 	/* else it stays popped, free for the next packet */
 }
 
@@ -802,19 +820,18 @@ static void on_pass_timer(struct evloop_op *op, int res, uint32_t flags)
 	dev_leave(d);
 }
 
-static void on_tx_signal_timer(struct evloop_op *op, int res,
-			       uint32_t flags)
+static void on_signal_timer(struct evloop_op *op, int res, uint32_t flags)
 {
 	struct vsock_dev *d =
-		container_of(op, struct vsock_dev, tx_signal_timer.op);
+		container_of(op, struct vsock_dev, signal_timer.op);
 
 	(void)res;
 	(void)flags;
 	dev_enter(d);
-	d->tx_signal_timer.armed = false;
-	if (d->tx_signal_due && d->active) {
-		d->tx_signal_due = false;
-		virtio_mmio_signal_used_mask(d->mmio, 1u << VSOCK_QUEUE_TX);
+	d->signal_timer.armed = false;
+	if (d->signal_due && d->active) {
+		virtio_mmio_signal_used_mask(d->mmio, d->signal_due);
+		d->signal_due = 0;
 	}
 	dev_leave(d);
 }
@@ -1053,7 +1070,7 @@ int vsock_dev_create(struct vsock_dev **out, const struct vsock_config *cfg,
 	d->loop = loop;
 	d->kick_efd = -1;
 	d->reset_done_ok = !util_cond_init_monotonic(&d->reset_done);
-	d->tx_signal_delay_ns = vsock_tx_signal_delay_ns(cfg);
+	d->signal_delay_ns = vsock_signal_delay_ns(cfg);
 	d->tx_quiet_ns = cfg->tx_quiet_ns ? cfg->tx_quiet_ns
 					 : VSOCK_TX_QUIET_NS;
 	d->kick_op.handler = on_kick;
@@ -1061,7 +1078,7 @@ int vsock_dev_create(struct vsock_dev **out, const struct vsock_config *cfg,
 	d->held_timer.op.handler = on_pass_timer;
 	d->held_timer.dev = d;
 	d->reset_timer.op.handler = on_reset_timer;
-	d->tx_signal_timer.op.handler = on_tx_signal_timer;
+	d->signal_timer.op.handler = on_signal_timer;
 	d->tx_quiet_timer.op.handler = on_pass_timer;
 	d->tx_quiet_timer.dev = d;
 	d->rx_spare = ~0ull; /* VSOCK_RX_POOL entries, none holding a chain */

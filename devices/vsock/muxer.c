@@ -452,6 +452,7 @@ struct vsock_rx vsock_muxer_next_rx(struct vsock_muxer *mx,
 	if (c->want & VSOCK_WANT_RST) {
 		op = VSOCK_OP_RST;
 		c->want &= ~VSOCK_WANT_RST;
+		rx.lazy = c->guest_closed;
 	} else if (c->want & VSOCK_WANT_RESPONSE) {
 		op = VSOCK_OP_RESPONSE;
 		c->want &= ~VSOCK_WANT_RESPONSE;

@@ -169,6 +169,9 @@ struct vsock_rx {
 	struct vsock_hdr hdr;
 	struct vsock_mconn *mc;
 	uint32_t max_len;
+	/* VSOCK_RX_PACKET: nobody waits for it (the RST that ends a
+	 * connection the guest closed), so its interrupt may wait. */
+	bool lazy;
 };
 
 /*

@@ -36,9 +36,9 @@ struct vsock_backend_ops;
 #define VSOCK_QUEUE_TX 1
 #define VSOCK_QUEUE_EVENT 2
 
-/* The longest a TX used-buffer interrupt is held back to share one with
- * another queue's (device.c, signal_used()), by default. */
-#define VSOCK_TX_SIGNAL_DELAY_NS (1000ull * 1000)
+/* The longest an interrupt for used buffers nobody waits for is held back
+ * to share one with the next (device.c, signal_used()), by default. */
+#define VSOCK_SIGNAL_DELAY_NS (1000ull * 1000)
 /* Longest TX notifications stay off while host data flows (device.c). */
 #define VSOCK_TX_QUIET_NS (1000ull * 1000)
 
@@ -109,17 +109,17 @@ struct vsock_config {
 	const char *pcap_path;
 	uint32_t pcap_snaplen;
 	struct vsock_fault fault; /* --vsock-fault */
-	uint64_t tx_signal_delay_ns; /* 0: VSOCK_TX_SIGNAL_DELAY_NS */
+	uint64_t signal_delay_ns; /* 0: VSOCK_SIGNAL_DELAY_NS */
 	uint64_t tx_quiet_ns; /* 0: VSOCK_TX_QUIET_NS */
 	/* NULL: host sockets on io_uring; tests put a fake here. */
 	const struct vsock_backend_ops *backend;
 };
 
-/* How long the device holds a TX interrupt back under `cfg`. */
-static inline uint64_t vsock_tx_signal_delay_ns(const struct vsock_config *cfg)
+/* How long the device holds an interrupt back under `cfg`. */
+static inline uint64_t vsock_signal_delay_ns(const struct vsock_config *cfg)
 {
-	return cfg->tx_signal_delay_ns ? cfg->tx_signal_delay_ns
-				       : VSOCK_TX_SIGNAL_DELAY_NS;
+	return cfg->signal_delay_ns ? cfg->signal_delay_ns
+				    : VSOCK_SIGNAL_DELAY_NS;
 }
 
 /*

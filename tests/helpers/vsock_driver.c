@@ -1123,7 +1123,7 @@ int vsock_driver_pump(struct vsock_driver *d, unsigned int wait_us)
 	 * when the first wait timed out.
 	 */
 	if (!progress && !d->cfg.poll_used && !d->st.irqs_lost &&
-	    wait_us * 1000ull >= vsock_tx_signal_delay_ns(&d->cfg.dev) &&
+	    wait_us * 1000ull >= vsock_signal_delay_ns(&d->cfg.dev) &&
 	    any_used(d)) {
 		progress = run_loop(d, wait_us) + process_used(d);
 		if (!progress && any_used(d))

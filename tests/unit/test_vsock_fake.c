@@ -38,7 +38,7 @@ static void create(uint64_t tx_delay_ns)
 {
 	struct vsock_driver_config cfg = {
 		.dev = { .guest_cid = CID, .backend = &vsock_fake_backend,
-			 .tx_signal_delay_ns = tx_delay_ns },
+			 .signal_delay_ns = tx_delay_ns },
 		.fail = fail_test,
 	};
 
@@ -285,6 +285,64 @@ START_TEST(tx_completion_shares_the_reply_interrupt)
 }
 END_TEST
 
+/*
+ * The RST that ends a connection the guest closed is something nobody
+ * waits for: a guest that closes one connection and opens the next takes
+ * one interrupt for both; alone, it is announced within the delay. The
+ * RST of a refused connect, which connect() waits for, goes at once.
+ */
+START_TEST(closing_rst_shares_the_next_interrupt)
+{
+	const uint64_t delay_ns = 300ull * 1000 * 1000;
+	const uint32_t both = VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND;
+	struct vsock_fake_conn *c;
+	struct vsock_sock *s, *s2;
+	uint16_t rx_before;
+	uint64_t irqs, t0;
+
+	vsock_driver_destroy(&d);
+	create(delay_ns);
+	s = open_conn(PORT, &c);
+	rx_before = used_idx(VSOCK_QUEUE_RX);
+	irqs = d.st.irqs;
+	vsock_driver_shutdown(s, both);
+	vsock_driver_pump(&d, 0);
+	vsock_driver_pump(&d, 0);
+	/* The RST is in the used ring, unannounced. */
+	ck_assert_uint_eq((uint16_t)(used_idx(VSOCK_QUEUE_RX) - rx_before), 1);
+	ck_assert_uint_eq(d.st.irqs, irqs);
+	ck_assert_int_ne(s->state, VSOCK_SOCK_CLOSED);
+	s2 = open_conn(PORT + 1, &c);
+	ck_assert_uint_eq(d.st.irqs, irqs + 1); /* one for both */
+	ck_assert_int_eq(s->state, VSOCK_SOCK_CLOSED);
+	vsock_driver_close(s, false);
+
+	/* Alone: announced once the delay has passed. */
+	irqs = d.st.irqs;
+	vsock_driver_shutdown(s2, both);
+	vsock_driver_pump(&d, 0);
+	vsock_driver_pump(&d, 0);
+	ck_assert_uint_eq(d.st.irqs, irqs);
+	t0 = util_now_ns();
+	while (d.st.irqs == irqs && util_now_ns() - t0 < 5 * delay_ns)
+		vsock_driver_pump(&d, 2000);
+	ck_assert_uint_eq(d.st.irqs, irqs + 1);
+	ck_assert_uint_ge(util_now_ns() - t0, delay_ns / 2);
+	ck_assert_int_eq(s2->state, VSOCK_SOCK_CLOSED);
+	vsock_driver_close(s2, false);
+
+	/* Refused: at once. */
+	irqs = d.st.irqs;
+	vsock_fake.connect_err = ECONNREFUSED;
+	t0 = util_now_ns();
+	ck_assert_int_eq(vsock_driver_connect(&d, PORT + 2, &s),
+			 -ECONNREFUSED);
+	ck_assert_uint_lt(util_now_ns() - t0, delay_ns / 2);
+	ck_assert_uint_eq(d.st.irqs, irqs + 1);
+	vsock_driver_close(s, false);
+}
+END_TEST
+
 /* The "vCPU" of the next tests: the guest resets the device. */
 static atomic_bool reset_returned;
 static const uint8_t late[64] = { 0xa5 }; /* for a receive held back */
@@ -373,6 +431,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, reset_waits_for_receives_in_flight);
 	tcase_add_test(tc, reset_wait_ends_when_the_loop_stops);
 	tcase_add_test(tc, tx_completion_shares_the_reply_interrupt);
+	tcase_add_test(tc, closing_rst_shares_the_next_interrupt);
 	suite_add_tcase(s, tc);
 	return s;
 }
