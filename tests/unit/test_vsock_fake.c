@@ -237,6 +237,22 @@ static uint16_t used_idx(unsigned int q)
 	return vq_driver_used_idx(&d.q[q]);
 }
 
+/* Two device passes: what they used is held back, then announced with an
+ * interrupt of its own once `delay_ns` has about passed. */
+static void held_then_announced(uint64_t delay_ns)
+{
+	uint64_t irqs = d.st.irqs, t0;
+
+	vsock_driver_pump(&d, 0);
+	vsock_driver_pump(&d, 0);
+	ck_assert_uint_eq(d.st.irqs, irqs);
+	t0 = util_now_ns();
+	while (d.st.irqs == irqs && util_now_ns() - t0 < 5 * delay_ns)
+		vsock_driver_pump(&d, 2000);
+	ck_assert_uint_eq(d.st.irqs, irqs + 1);
+	ck_assert_uint_ge(util_now_ns() - t0, delay_ns / 2);
+}
+
 /*
  * A round trip takes one interrupt, not two: the TX buffer the ping used
  * comes back with no interrupt of its own and is announced with the
@@ -250,7 +266,7 @@ START_TEST(tx_completion_shares_the_reply_interrupt)
 	struct vsock_fake_conn *c;
 	struct vsock_sock *s;
 	uint16_t tx_before;
-	uint64_t irqs, t0;
+	uint64_t irqs;
 	char b = 'x';
 
 	vsock_driver_destroy(&d);
@@ -272,16 +288,8 @@ START_TEST(tx_completion_shares_the_reply_interrupt)
 	ck_assert_int_eq(vsock_driver_recv(s, &b, 1), 1);
 
 	/* A ping with no reply: announced once the delay has passed. */
-	irqs = d.st.irqs;
 	ck_assert_int_eq(vsock_driver_send_some(s, &b, 1), 1);
-	vsock_driver_pump(&d, 0);
-	vsock_driver_pump(&d, 0);
-	ck_assert_uint_eq(d.st.irqs, irqs);
-	t0 = util_now_ns();
-	while (d.st.irqs == irqs && util_now_ns() - t0 < 5 * delay_ns)
-		vsock_driver_pump(&d, 2000);
-	ck_assert_uint_eq(d.st.irqs, irqs + 1);
-	ck_assert_uint_ge(util_now_ns() - t0, delay_ns / 2);
+	held_then_announced(delay_ns);
 }
 END_TEST
 
@@ -318,16 +326,8 @@ START_TEST(closing_rst_shares_the_next_interrupt)
 	vsock_driver_close(s, false);
 
 	/* Alone: announced once the delay has passed. */
-	irqs = d.st.irqs;
 	vsock_driver_shutdown(s2, both);
-	vsock_driver_pump(&d, 0);
-	vsock_driver_pump(&d, 0);
-	ck_assert_uint_eq(d.st.irqs, irqs);
-	t0 = util_now_ns();
-	while (d.st.irqs == irqs && util_now_ns() - t0 < 5 * delay_ns)
-		vsock_driver_pump(&d, 2000);
-	ck_assert_uint_eq(d.st.irqs, irqs + 1);
-	ck_assert_uint_ge(util_now_ns() - t0, delay_ns / 2);
+	held_then_announced(delay_ns);
 	ck_assert_int_eq(s2->state, VSOCK_SOCK_CLOSED);
 	vsock_driver_close(s2, false);
 
