@@ -43,6 +43,18 @@ static enum vsock_conn_action reset(struct vsock_conn *c, bool tell_guest)
 	return VSOCK_ACT_ABORT;
 }
 
+/* The guest closed both ways: finish with an RST, which nobody in the
+ * guest waits for (guest_closed), after the host has what was already
+ * delivered. */
+static enum vsock_conn_action guest_finished(struct vsock_conn *c)
+{
+	c->state = VSOCK_CONN_CLOSED;
+	c->want = VSOCK_WANT_RST;
+	c->guest_closed = true;
+	c->deadline_ns = 0;
+	return VSOCK_ACT_CLOSE;
+}
+
 /* Both directions are finished: ask the guest to close, then wait. */
 static void start_close(struct vsock_conn *c, uint64_t now)
 {
@@ -114,19 +126,10 @@ static enum vsock_conn_action recv_established(struct vsock_conn *c,
 	case VSOCK_OP_SHUTDOWN:
 		flags = h->flags & (VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND);
 		c->peer_shutdown |= flags;
+		/* The side that receives the final SHUTDOWN answers it. */
 		if (c->peer_shutdown ==
-		    (VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND)) {
-			/*
-			 * The guest closed both ways: finish with RST (the
-			 * side that receives the final SHUTDOWN answers it),
-			 * after the host has what was already delivered.
-			 */
-			c->state = VSOCK_CONN_CLOSED;
-			c->want = VSOCK_WANT_RST;
-			c->guest_closed = true;
-			c->deadline_ns = 0;
-			return VSOCK_ACT_CLOSE;
-		}
+		    (VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND))
+			return guest_finished(c);
 		if (flags & VSOCK_SHUTDOWN_SEND) {
 			if (c->host_eof)
 				start_close(c, now);
@@ -175,14 +178,8 @@ enum vsock_conn_action vsock_conn_recv(struct vsock_conn *c,
 			c->deadline_ns = 0;
 			return VSOCK_ACT_CLOSE;
 		}
-		if (h->op == VSOCK_OP_SHUTDOWN) {
-			/* Both sides closed at once: end it with an RST. */
-			c->state = VSOCK_CONN_CLOSED;
-			c->want = VSOCK_WANT_RST;
-			c->guest_closed = true;
-			c->deadline_ns = 0;
-			return VSOCK_ACT_CLOSE;
-		}
+		if (h->op == VSOCK_OP_SHUTDOWN) /* both sides closed at once */
+			return guest_finished(c);
 		return VSOCK_ACT_NONE; /* late data or credit: ignored */
 	default:
 		return VSOCK_ACT_NONE;
