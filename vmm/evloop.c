@@ -164,8 +164,14 @@ void evloop_after_pass(struct evloop *loop, struct evloop_after *a)
 	loop->after = a;
 }
 
+void evloop_after_early(struct evloop *loop)
+{
+	loop->after_early = true;
+}
+
 static void run_after(struct evloop *loop)
 {
+	loop->after_early = false;
 	while (loop->after) {
 		struct evloop_after *a = loop->after;
 
@@ -202,7 +208,7 @@ static unsigned int dispatch_cqes(struct evloop *loop)
 /*
  * A pass after a wait: its completions, then for up to `burst` rounds
  * what they submitted that completes at once (see evloop.h), then the
- * work due after it. Returns how many completions, or a failed
+ * work due after it (or before the next round, if asked for early). Returns how many completions, or a failed
  * submission's -errno.
  */
 static int dispatch(struct evloop *loop, unsigned int burst)
@@ -213,6 +219,8 @@ static int dispatch(struct evloop *loop, unsigned int burst)
 	if (seen)
 		loop->st.wakeups++;
 	for (i = 0; seen && i < burst && io_uring_sq_ready(&loop->ring); i++) {
+		if (loop->after_early)
+			run_after(loop);
 		count_submit(loop, false);
 		ret = io_uring_submit_and_get_events(&loop->ring);
 		if (wait_failed(ret)) {

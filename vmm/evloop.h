@@ -48,6 +48,7 @@ struct evloop {
 	bool stop;
 	pthread_t thread; /* the one that created it and runs it */
 	struct evloop_after *after; /* evloop_after_pass() queue */
+	bool after_early; /* ...runs before the next burst round */
 	struct evloop_stats st;
 };
 
@@ -93,11 +94,19 @@ static inline bool evloop_on_thread(const struct evloop *loop)
 void evloop_after_pass(struct evloop *loop, struct evloop_after *a);
 
 /*
+ * The after-pass work asked for so far is for somebody who waits: run it
+ * before the pass's next burst round (evloop_run()), not after the whole
+ * burst. Loop thread only.
+ */
+void evloop_after_early(struct evloop *loop);
+
+/*
  * Dispatch completions until evloop_stop(); returns 0 or -errno. What a
  * pass submitted and the kernel completes at once (a send with room, a
  * receive with data waiting, a poll of a ready socket) is dispatched
  * before the pass's after-pass work, for up to EVLOOP_BURST more rounds:
- * the VMM's interrupt goes out once for the burst, not once per round.
+ * the VMM's interrupt goes out once for the burst, not once per round
+ * (unless somebody waits for it: evloop_after_early()).
  */
 #define EVLOOP_BURST 4u
 int evloop_run(struct evloop *loop);

@@ -39,6 +39,8 @@
 
 #define VSOCK_RX_BATCH 32u /* most RX buffers one rx op is given: half
 			     the device's pool, 128 KiB of Linux's 4 KiB ones */
+#define VSOCK_RX_FIRST 4u /* ...and when the guest has read all we sent:
+			    16 KiB it can start on while the rest is copied */
 
 /* What the device gives a backend at create time. */
 struct vsock_backend_env {

@@ -252,6 +252,11 @@ uint32_t vsock_conn_peer_credit(const struct vsock_conn *c)
 	return c->peer_buf_alloc - in_flight;
 }
 
+bool vsock_conn_peer_drained(const struct vsock_conn *c)
+{
+	return c->sent_cnt == c->peer_fwd_cnt;
+}
+
 void vsock_conn_sent(struct vsock_conn *c, uint32_t n)
 {
 	c->sent_cnt += n;

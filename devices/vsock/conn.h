@@ -119,6 +119,8 @@ bool vsock_conn_tick(struct vsock_conn *c, uint64_t now);
 
 /* Bytes of RW payload the guest can take now (0 if it lied). */
 uint32_t vsock_conn_peer_credit(const struct vsock_conn *c);
+/* Has the guest read all we sent, as its last header told? */
+bool vsock_conn_peer_drained(const struct vsock_conn *c);
 /* `n` bytes of RW payload went to the guest. */
 void vsock_conn_sent(struct vsock_conn *c, uint32_t n);
 

@@ -165,7 +165,15 @@ static void unlink_hash(struct vsock_muxer *mx, struct vsock_mconn *mc)
 static void update(struct vsock_muxer *mx, struct vsock_mconn *mc)
 {
 	enum vsock_rx_class cls;
+	bool unread = !vsock_conn_peer_drained(&mc->conn);
 
+	if (unread != mc->unread) {
+		mc->unread = unread;
+		if (unread)
+			mx->nr_unread++;
+		else
+			mx->nr_unread--;
+	}
 	stamp_held(mx, mc);
 	cls = wanted(mx, mc);
 
@@ -178,6 +186,8 @@ static void update(struct vsock_muxer *mx, struct vsock_mconn *mc)
 	    mc->conn.state == VSOCK_CONN_CLOSED) {
 		unlink_hash(mx, mc);
 		mx->nr_conns--;
+		if (mc->unread)
+			mx->nr_unread--;
 		free(mc);
 	}
 }

@@ -63,6 +63,7 @@ struct vsock_mconn {
 	enum vsock_rx_class rx_class; /* list it is queued on, or NONE */
 	bool readable; /* the host socket has bytes for the guest */
 	bool released; /* the backend is done with it */
+	bool unread; /* the guest has not read all we sent (its last header) */
 	/* Due times of a held CREDIT_UPDATE and RESPONSE (0: none). */
 	uint64_t credit_due, response_due;
 };
@@ -77,6 +78,7 @@ struct vsock_muxer {
 	struct vsock_mconn **buckets;
 	uint32_t nr_buckets; /* power of two */
 	uint32_t nr_conns;
+	uint32_t nr_unread; /* connections with `unread` set */
 	uint32_t next_host_port;
 	struct {
 		struct vsock_mconn *head, *tail;
@@ -173,6 +175,13 @@ struct vsock_rx {
 	 * connection the guest closed), so its interrupt may wait. */
 	bool lazy;
 };
+
+/* Has the guest read all we sent it, on every connection (as its last
+ * headers told)? Then it waits for whatever comes next. */
+static inline bool vsock_muxer_guest_drained(const struct vsock_muxer *mx)
+{
+	return !mx->nr_unread;
+}
 
 /*
  * Take the next packet for an RX buffer with room for `payload_room`

@@ -243,6 +243,9 @@ static bool fake_rx(struct vsock_backend *be, struct vsock_mconn *mc,
 	(void)be;
 	if (!c)
 		return false;
+	if (vsock_fake.rx_calls < ARRAY_SIZE(vsock_fake.rx_lent))
+		vsock_fake.rx_lent[vsock_fake.rx_calls] = nr;
+	vsock_fake.rx_calls++;
 	if (vsock_fake.submit_fails) {
 		/* As a recv the ring refused: nothing lent, the host side
 		 * fails. */

@@ -51,6 +51,9 @@ struct vsock_fake {
 	bool hold_recv;
 	struct vsock_rxbuf *held_rx[VSOCK_RX_BATCH];
 	unsigned int nr_held_rx;
+	/* How many buffers each receive was lent, the first 16 of them. */
+	unsigned int rx_lent[16];
+	unsigned int rx_calls;
 	struct vsock_fake_conn conns[VSOCK_FAKE_CONNS];
 	unsigned int failed; /* connections the fake failed */
 };

@@ -187,6 +187,34 @@ START_TEST(recv_eagain_waits_for_the_poll)
 }
 END_TEST
 
+/*
+ * A guest that has read all we sent waits for the next data: its first
+ * receive gets a few buffers, so it can start reading while the rest is
+ * copied; receives while it still has data to read get full batches.
+ */
+START_TEST(drained_guest_gets_a_small_first_receive)
+{
+	struct vsock_fake_conn *c;
+	struct vsock_sock *s = open_conn(PORT, &c);
+	unsigned int calls;
+
+	host_write_pattern(c, 5, 200000);
+	ck_assert_uint_ge(vsock_fake.rx_calls, 2);
+	ck_assert_uint_eq(vsock_fake.rx_lent[0], VSOCK_RX_FIRST);
+	ck_assert_uint_gt(vsock_fake.rx_lent[1], VSOCK_RX_FIRST);
+	recv_pattern(s, 5, 200000);
+
+	/* Read, and its next header says so: a small one again. */
+	vsock_driver_credit_request(s);
+	vsock_driver_settle(&d, 3);
+	calls = vsock_fake.rx_calls;
+	host_write_pattern(c, 6, 100000);
+	ck_assert_uint_gt(vsock_fake.rx_calls, calls);
+	ck_assert_uint_eq(vsock_fake.rx_lent[calls], VSOCK_RX_FIRST);
+	recv_pattern(s, 6, 100000);
+}
+END_TEST
+
 START_TEST(failed_send_submit_resets_only_its_connection)
 {
 	struct vsock_fake_conn *c1, *c2;
@@ -426,6 +454,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, connect_enomem_is_refused_once);
 	tcase_add_test(tc, short_sends_keep_order_and_credit);
 	tcase_add_test(tc, recv_eagain_waits_for_the_poll);
+	tcase_add_test(tc, drained_guest_gets_a_small_first_receive);
 	tcase_add_test(tc, failed_send_submit_resets_only_its_connection);
 	tcase_add_test(tc, failed_recv_submit_resets_and_returns_buffers);
 	tcase_add_test(tc, reset_waits_for_receives_in_flight);

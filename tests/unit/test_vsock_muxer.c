@@ -205,6 +205,54 @@ START_TEST(data_within_credit)
 }
 END_TEST
 
+/*
+ * The guest has read all we sent, on every connection, until data goes
+ * out; it has again once each connection's next header says so; a
+ * connection freed with data unread no longer counts.
+ */
+START_TEST(guest_drained_counts_every_connection)
+{
+	struct vsock_mconn *a = established(), *b;
+	struct vsock_tx_result r;
+	struct vsock_hdr h = {
+		.src_cid = GUEST, .dst_cid = VSOCK_HOST_CID, .src_port = 5000,
+		.dst_port = 52, .type = VSOCK_TYPE_STREAM,
+		.op = VSOCK_OP_CREDIT_UPDATE, .buf_alloc = 65536,
+	};
+	struct vsock_hdr rw;
+
+	r = tx(VSOCK_OP_REQUEST, 5001, 52, 0);
+	b = r.mc;
+	vsock_muxer_host_connected(&mx, b, true);
+	expect_packet(VSOCK_OP_RESPONSE, 52, 5001);
+	ck_assert(vsock_muxer_guest_drained(&mx));
+
+	vsock_muxer_readable(&mx, a, true);
+	ck_assert_ptr_eq(next().mc, a);
+	vsock_muxer_rx_data(&mx, a, 4096, &rw);
+	vsock_muxer_readable(&mx, a, false);
+	ck_assert(!vsock_muxer_guest_drained(&mx));
+	vsock_muxer_readable(&mx, b, true);
+	ck_assert_ptr_eq(next().mc, b);
+	vsock_muxer_rx_data(&mx, b, 100, &rw);
+	ck_assert_uint_eq(mx.nr_unread, 2);
+
+	h.fwd_cnt = 4000; /* a: not all of it */
+	vsock_muxer_tx(&mx, &h, 0);
+	ck_assert_uint_eq(mx.nr_unread, 2);
+	h.fwd_cnt = 4096; /* a: all of it */
+	vsock_muxer_tx(&mx, &h, 0);
+	ck_assert_uint_eq(mx.nr_unread, 1);
+	ck_assert(!vsock_muxer_guest_drained(&mx));
+
+	/* b goes with 100 bytes unread. */
+	ck_assert_int_eq(tx(VSOCK_OP_RST, 5001, 52, 0).action, VSOCK_ACT_ABORT);
+	vsock_muxer_release(&mx, b);
+	ck_assert_uint_eq(mx.nr_conns, 1);
+	ck_assert(vsock_muxer_guest_drained(&mx));
+}
+END_TEST
+
 START_TEST(guest_data_delivery_and_credit_updates)
 {
 	struct vsock_mconn *mc = established();
@@ -460,6 +508,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, connection_limit);
 	tcase_add_test(tc, rx_priority);
 	tcase_add_test(tc, data_within_credit);
+	tcase_add_test(tc, guest_drained_counts_every_connection);
 	tcase_add_test(tc, guest_data_delivery_and_credit_updates);
 	tcase_add_test(tc, credit_for_small_windows_and_on_the_tick);
 	tcase_add_test(tc, host_ports_are_allocated_and_unique);
