@@ -208,8 +208,8 @@ static unsigned int dispatch_cqes(struct evloop *loop)
 /*
  * A pass after a wait: its completions, then for up to `burst` rounds
  * what they submitted that completes at once (see evloop.h), then the
- * work due after it (or before the next round, if asked for early). Returns how many completions, or a failed
- * submission's -errno.
+ * work due after it (before the next round, if it was asked for early).
+ * Returns how many completions, or a failed submission's -errno.
  */
 static int dispatch(struct evloop *loop, unsigned int burst)
 {
