@@ -240,6 +240,9 @@ START_TEST(guest_drained_counts_every_connection)
 	h.fwd_cnt = 4000; /* a: not all of it */
 	vsock_muxer_tx(&mx, &h, 0);
 	ck_assert_uint_eq(mx.nr_unread, 2);
+	h.fwd_cnt = 5000; /* a: more than we sent, a lie: not drained */
+	vsock_muxer_tx(&mx, &h, 0);
+	ck_assert_uint_eq(mx.nr_unread, 2);
 	h.fwd_cnt = 4096; /* a: all of it */
 	vsock_muxer_tx(&mx, &h, 0);
 	ck_assert_uint_eq(mx.nr_unread, 1);
