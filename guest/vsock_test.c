@@ -17,8 +17,10 @@
  * vmm.vsock_steps=a,b (default: all), vmm.vsock_timeout=S (per step),
  * vmm.vsock_retries=N (attempts more for a step a transport reset broke,
  * default 0: for runs under --vsock-fault transport-reset@SECONDS),
- * vmm.vsock_rounds=N (the steps N times over, default 1: so that such a
- * run sees a few resets).
+ * vmm.vsock_rounds=N (the steps N times over, default 1) and
+ * vmm.vsock_min_ms=MS (then more rounds, while less than MS ms have passed
+ * since the first step began; at most VT_ROUNDS_MAX rounds in all): so
+ * that such a run sees a few resets, however fast its steps turn out.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -636,19 +638,27 @@ static int vt_run_step(struct vt *t, int (*fn)(struct vt *t))
 	return r;
 }
 
+/* The most rounds vmm.vsock_min_ms may add up to. */
+#define VT_ROUNDS_MAX 64
+
 /* The probe, then every selected step in order (vt_run_step), in
- * vmm.vsock_rounds rounds. */
+ * vmm.vsock_rounds rounds, and more while vmm.vsock_min_ms has not passed
+ * (at most VT_ROUNDS_MAX in all). */
 int vsock_test_main(void)
 {
 	unsigned int i, round, rounds;
+	double t0, min_ms;
 	struct vt t;
 	int failed = 0;
 
 	vt_init(&t);
 	rounds = (unsigned int)cmdline_ull("vmm.vsock_rounds", 1);
+	min_ms = (double)cmdline_ull("vmm.vsock_min_ms", 0);
 	if (vt_probe())
 		return 1;
-	for (round = 0; round < rounds; round++) {
+	t0 = now_ms();
+	for (round = 0; round < rounds ||
+	     (round < VT_ROUNDS_MAX && now_ms() - t0 < min_ms); round++) {
 		for (i = 0; i < sizeof(vt_steps) / sizeof(vt_steps[0]); i++) {
 			if (!vt_selected(&t, vt_steps[i].name))
 				continue;

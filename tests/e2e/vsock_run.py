@@ -9,6 +9,7 @@ It judges nothing: tests/e2e/e2e.py (guest-vsock, unprivileged,
 stock-guest) turns a Boot into checks, tools/vsock-conformance into one
 column of its table.
 """
+import math
 import os
 import re
 import shutil
@@ -334,7 +335,7 @@ class Boot:
                 step.tries += int(tries or 1)
 
 
-def guest_cmdline(tests, steps, size, conns, retries, rounds):
+def guest_cmdline(tests, steps, size, conns, retries, rounds, min_s=0):
     """The kernel command line of a run of the guest tests `tests`."""
     args = ("quiet vmm.test=%s vmm.code=42 vmm.vsock_size=%d "
             "vmm.vsock_conns=%d" % (tests, size, conns))
@@ -344,17 +345,21 @@ def guest_cmdline(tests, steps, size, conns, retries, rounds):
         args += " vmm.vsock_retries=%d" % retries
     if rounds > 1:
         args += " vmm.vsock_rounds=%d" % rounds
+    if min_s:
+        args += " vmm.vsock_min_ms=%d" % math.ceil(min_s * 1000)
     return args
 
 
 def boot(vmm, kernel, vmm_args=(), tests="vsock", steps="", size=1 << 20,
-         conns=16, cpus=2, retries=0, rounds=1, timeout=900, wrap=(),
-         quiet=False):
+         conns=16, cpus=2, retries=0, rounds=1, min_s=0, timeout=900,
+         wrap=(), quiet=False):
     """One boot running the guest tests `tests` (a vmm.test list with
     "vsock" in it; only the comma list `steps` of its steps if given)
-    against a VsockHost, `rounds` times over (retries: attempts more for
-    a step that a transport reset broke); `vmm_args` go to the VMM (e.g.
-    --vsock-fault, --vsock-pcap), `wrap` runs it through a command. A
+    against a VsockHost, `rounds` times over, then more rounds until
+    `min_s` seconds have passed since the first step began (at most 64 in
+    all); retries: attempts more for a step that a transport reset broke;
+    `vmm_args` go to the VMM (e.g. --vsock-fault, --vsock-pcap), `wrap`
+    runs it through a command. A
     boot that overruns `timeout` s is killed (timed_out). `quiet`: no log
     of the host half on stdout."""
     d = tempfile.mkdtemp(prefix="vmm-vsock-")
@@ -372,7 +377,8 @@ def boot(vmm, kernel, vmm_args=(), tests="vsock", steps="", size=1 << 20,
     cmd = [*wrap, vmm, "--kernel", kernel, "--memory", "128", "--cpus",
            str(cpus), "--vsock-timeout-ms", "30000", "--stats", *vmm_args,
            *host.vmm_args(), "--cmdline",
-           guest_cmdline(tests, steps, size, conns, retries, rounds)]
+           guest_cmdline(tests, steps, size, conns, retries, rounds,
+                         min_s)]
     if not quiet:
         print("running: " + " ".join(cmd), flush=True)
     t0 = time.monotonic()
