@@ -359,9 +359,8 @@ def boot(vmm, kernel, vmm_args=(), tests="vsock", steps="", size=1 << 20,
     `min_s` seconds have passed since the first step began (at most 64 in
     all); retries: attempts more for a step that a transport reset broke;
     `vmm_args` go to the VMM (e.g. --vsock-fault, --vsock-pcap), `wrap`
-    runs it through a command. A
-    boot that overruns `timeout` s is killed (timed_out). `quiet`: no log
-    of the host half on stdout."""
+    runs it through a command. A boot that overruns `timeout` s is killed
+    (timed_out). `quiet`: no log of the host half on stdout."""
     d = tempfile.mkdtemp(prefix="vmm-vsock-")
     host = VsockHost(d)
     host.quiet = quiet
